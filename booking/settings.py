@@ -1,0 +1,107 @@
+"""The one settings object, read only from environment variables.
+
+Defaults work on the development machine: local PostgreSQL and Redis, port 8000.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ticketing"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+# Every environment variable the application reads, with its default.
+# Dockerfile/compose static checks use this table, so keep it complete.
+ENV_DEFAULTS: dict[str, str] = {
+    "DATABASE_URL": DEFAULT_DATABASE_URL,
+    "REDIS_URL": DEFAULT_REDIS_URL,
+    "HOST": "127.0.0.1",
+    "PORT": "8000",
+    "DB_POOL_MIN": "2",
+    "DB_POOL_MAX": "20",
+    "HOLD_SECONDS": "300",
+    "MAX_SEATS_PER_HOLD": "10",
+    "SWEEP_INTERVAL_SECONDS": "30",
+    "RQ_QUEUE": "ticketing",
+    "PAYMENT_LATENCY_MS": "200",
+    "PAYMENT_FAILURE_RATE": "0.0",
+    "ADMISSION_SECRET": "dev-only-admission-secret-change-me",
+    "ADMIN_TOKEN": "dev-admin-token",
+    "ADMITTER_ENABLED": "1",
+    "SEAT_CACHE_STRATEGY": "ttl",
+    "SEAT_CACHE_TTL_SECONDS": "2.0",
+    "SEAT_CACHE_TTL_JITTER": "0.0",
+    "SEAT_CACHE_STALE_BOUND_SECONDS": "2.0",
+    "SEAT_CACHE_INVALIDATE_ON_WRITE": "1",
+    "SEAT_CACHE_LOCK_TTL_MS": "5000",
+    "SEAT_CACHE_XFETCH_BETA": "1.0",
+    "SEAT_CACHE_EVICTION": "lru",
+    "SEAT_CACHE_CAPACITY": "0",
+    "SEAT_QUERY_DELAY_MS": "0",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+    "OTEL_SERVICE_NAME": "flashsale",
+    "PROMETHEUS_MULTIPROC_DIR": "",
+    "LOG_LEVEL": "info",
+    "DEMO_SEATS": "300",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    host: str
+    port: int
+    db_pool_min: int
+    db_pool_max: int
+    hold_seconds: int
+    max_seats_per_hold: int
+    sweep_interval_seconds: int
+    rq_queue: str
+    payment_latency_ms: int
+    payment_failure_rate: float
+    admission_secret: str
+    admin_token: str
+    admitter_enabled: bool
+    seat_cache_strategy: str
+    seat_cache_ttl_seconds: float
+    seat_cache_ttl_jitter: float
+    seat_cache_stale_bound_seconds: float
+    seat_cache_invalidate_on_write: bool
+    seat_cache_lock_ttl_ms: int
+    seat_cache_xfetch_beta: float
+    seat_cache_eviction: str
+    seat_cache_capacity: int
+    seat_query_delay_ms: int
+    otel_exporter_otlp_endpoint: str
+    otel_service_name: str
+    prometheus_multiproc_dir: str
+    log_level: str
+    demo_seats: int
+
+
+def _convert(raw: str, kind: Any) -> Any:
+    if kind in (bool, "bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
+    return raw
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from `env` (default: os.environ); keyword overrides win (tests use them)."""
+    source = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        name = f.name.upper()
+        raw = source.get(name, ENV_DEFAULTS[name])
+        try:
+            values[f.name] = _convert(raw, f.type)
+        except ValueError as exc:
+            raise ValueError(f"environment variable {name}={raw!r} is not a valid {f.type}") from exc
+    values.update(overrides)
+    return Settings(**values)
