@@ -102,6 +102,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         try:
             values[f.name] = _convert(raw, f.type)
         except ValueError as exc:
-            raise ValueError(f"environment variable {name}={raw!r} is not a valid {f.type}") from exc
+            raise ValueError(
+                f"environment variable {name}={raw!r} is not a valid {f.type}"
+            ) from exc
     values.update(overrides)
     return Settings(**values)

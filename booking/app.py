@@ -1,0 +1,102 @@
+"""The Starlette application factory: routes, error handlers, and the resources of its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import BaseRoute
+from starlette.templating import Jinja2Templates
+
+from booking.auth import authenticate
+from booking.cache import build_seat_cache
+from booking.db import create_pool
+from booking.errors import EXCEPTION_HANDLERS
+from booking.metrics import HttpMetricsMiddleware
+from booking.provider import SimulatedProvider
+from booking.rooms import enabled_room_configs, room_config
+from booking.routes import admin, events, health, pages, reservations, users
+from booking.settings import Settings, load_settings
+from booking.tracing import setup_tracing
+from waitingroom import RoomConfig, WaitingRoom, build_routes, run_admitter
+from workers.queue import JobQueue
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(
+            settings.database_url, settings.db_pool_min, settings.db_pool_max
+        )
+        app.state.jobs = await run_in_threadpool(JobQueue, settings.redis_url, settings.rq_queue)
+        app.state.seat_cache = build_seat_cache(settings, app.state.redis)
+        stop = asyncio.Event()
+        admitter: asyncio.Task[None] | None = None
+        if settings.admitter_enabled:
+            admitter = asyncio.create_task(
+                run_admitter(
+                    app.state.waiting_room, lambda: enabled_room_configs(app.state.pool), stop
+                )
+            )
+        try:
+            yield
+        finally:
+            stop.set()
+            if admitter is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(admitter, timeout=5)
+            await app.state.seat_cache.aclose()
+            await app.state.redis.aclose()
+            await app.state.pool.close()
+            app.state.jobs.close()
+
+    async def get_room(event_id: str) -> RoomConfig | None:
+        return await room_config(app.state.pool, int(event_id))
+
+    async def authenticate_user(request: Request) -> str:
+        return str(await authenticate(request))
+
+    # The Redis client connects lazily, on the server's event loop, at first use.
+    redis_client = aioredis.Redis.from_url(settings.redis_url)
+    waiting_room = WaitingRoom(redis_client, settings.admission_secret)
+    route_list: list[BaseRoute] = [
+        *health.routes,
+        *users.routes,
+        *events.routes,
+        *reservations.routes,
+        *admin.routes,
+        *pages.routes,
+        *build_routes(waiting_room, get_room, authenticate_user, templates),
+    ]
+    app = Starlette(
+        routes=route_list,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(HttpMetricsMiddleware)],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.redis = redis_client
+    app.state.waiting_room = waiting_room
+    app.state.templates = templates
+    app.state.provider = SimulatedProvider(
+        settings.payment_latency_ms, settings.payment_failure_rate
+    )
+    if setup_tracing(settings):
+        from booking.instrumentation import instrument_app
+
+        instrument_app(app)
+    return app

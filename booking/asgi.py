@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn: `uvicorn booking.asgi:app`."""
+
+from booking.app import create_app
+
+app = create_app()

@@ -1,0 +1,46 @@
+"""Bearer tokens: issued once at user creation, stored only as a SHA-256 hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import asyncpg
+from starlette.requests import Request
+
+from booking.errors import Problem
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> bytes:
+    # Tokens are 256-bit random values, so a fast hash is enough (no password stretching needed).
+    return hashlib.sha256(token.encode()).digest()
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "unauthenticated", "send 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+async def authenticate(request: Request) -> int:
+    """The id of the user whose bearer token came with the request, or 401."""
+    token = bearer_token(request)
+    pool: asyncpg.Pool = request.app.state.pool
+    user_id = await pool.fetchval("SELECT id FROM users WHERE token_hash = $1", hash_token(token))
+    if user_id is None:
+        raise Problem(401, "unauthenticated", "unknown or revoked token")
+    return int(user_id)
+
+
+def require_admin(request: Request) -> None:
+    token = bearer_token(request)
+    expected: str = request.app.state.settings.admin_token
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Problem(403, "forbidden", "admin token required")

@@ -1,0 +1,31 @@
+"""Strategy `lock`: a Redis mutex decides who recomputes an expired or invalidated seat map.
+
+The holder loads; the others take the stale copy if one is still servable (age within the
+stale bound), else they wait for the holder's value.
+"""
+
+from __future__ import annotations
+
+from booking.cache.base import CachedValue, Loader
+from booking.cache.mutex import LockingStrategy
+
+
+class LockCache(LockingStrategy):
+    strategy = "lock"
+
+    async def get(self, key: str, loader: Loader) -> CachedValue:
+        # The lock key rides along in the MGET: no pointless SET NX while someone holds it.
+        snap = await self._store.read(key, self._lock.key(key))
+        now = self._clock()
+        env = self._fresh(snap, now)
+        if env is not None:
+            self.metrics.hits.inc()
+            return self._serve(env, "hit")
+        self.metrics.misses.inc()
+        token = None if snap.locked else await self._lock.acquire(key)
+        if token is not None:
+            return await self._load_locked(key, loader, token)
+        stale = self._servable(snap, now)
+        if stale is not None:
+            return self._serve(stale, "stale")
+        return await self._wait_for_fresh(key, loader)

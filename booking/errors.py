@@ -1,0 +1,89 @@
+"""RFC 9457 problem+json errors: one exception type, one renderer, handlers for everything else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://flashsale.example/problems/"
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Problem(Exception):
+    """An error answered as problem+json. `kind` becomes the type URI's last segment."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str,
+        detail: str,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.kind = kind
+        self.detail = detail
+        self.title = title or TITLES.get(status, "Error")
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(problem: Problem) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + problem.kind,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        **problem.extra,
+    }
+    headers = dict(problem.headers)
+    if problem.status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return JSONResponse(
+        body, status_code=problem.status, headers=headers, media_type="application/problem+json"
+    )
+
+
+async def handle_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return problem_response(exc)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = TITLES.get(exc.status_code, "error").lower().replace(" ", "-")
+    return problem_response(
+        Problem(exc.status_code, kind, str(exc.detail), headers=dict(exc.headers or {}))
+    )
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(Problem(500, "internal", "an unexpected error occurred"))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    Problem: handle_problem,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,153 @@
+"""Reservations as their owner sees them: status, payment requests, cancellation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from booking.errors import Problem
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    payment_id: int
+    reservation_id: int
+    status: str
+    failure_reason: str | None
+    created: bool  # False when the idempotency key had been seen: nothing new was enqueued
+
+
+async def _own_reservation(conn: asyncpg.Connection, user_id: int, reservation_id: int) -> Any:
+    row = await conn.fetchrow(
+        "SELECT id, user_id, event_id, status, amount_cents, expires_at, created_at,"
+        "       status = 'held' AND expires_at <= now() AS overdue"
+        "  FROM reservations WHERE id = $1",
+        reservation_id,
+    )
+    # Another user's reservation is answered exactly like a missing one: no id probing.
+    if row is None or row["user_id"] != user_id:
+        raise Problem(404, "not-found", f"no such reservation: {reservation_id}")
+    return row
+
+
+async def get_reservation(pool: asyncpg.Pool, user_id: int, reservation_id: int) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        row = await _own_reservation(conn, user_id, reservation_id)
+        seats = await conn.fetch(
+            "SELECT seat_id FROM reservation_seats WHERE reservation_id = $1 ORDER BY seat_id",
+            reservation_id,
+        )
+        payment = await conn.fetchrow(
+            "SELECT id, status, failure_reason FROM payments WHERE reservation_id = $1"
+            " ORDER BY id DESC LIMIT 1",
+            reservation_id,
+        )
+    return {
+        "id": row["id"],
+        "event_id": row["event_id"],
+        # An overdue hold is expired even before the worker or sweeper has written it down.
+        "status": "expired" if row["overdue"] else row["status"],
+        "seat_ids": [s["seat_id"] for s in seats],
+        "amount": row["amount_cents"],
+        "expires_at": row["expires_at"].isoformat(),
+        "created_at": row["created_at"].isoformat(),
+        "payment": None
+        if payment is None
+        else {
+            "id": payment["id"],
+            "status": payment["status"],
+            "failure_reason": payment["failure_reason"],
+        },
+    }
+
+
+def _not_payable(row: Any) -> Problem:
+    if row["overdue"] or row["status"] == "expired":
+        return Problem(409, "hold-expired", f"reservation {row['id']} hold has expired")
+    if row["status"] == "paid":
+        return Problem(409, "already-paid", f"reservation {row['id']} is already paid")
+    return Problem(409, "hold-cancelled", f"reservation {row['id']} was cancelled")
+
+
+async def request_payment(
+    pool: asyncpg.Pool, user_id: int, reservation_id: int, idempotency_key: str
+) -> PaymentRequest:
+    """Record a pending payment (once per idempotency key); the worker completes it."""
+    async with pool.acquire() as conn:
+        row = await _own_reservation(conn, user_id, reservation_id)
+        for _ in range(2):
+            existing = await conn.fetchrow(
+                "SELECT id, reservation_id, status, failure_reason FROM payments"
+                " WHERE user_id = $1 AND idempotency_key = $2",
+                user_id,
+                idempotency_key,
+            )
+            if existing is not None:
+                if existing["reservation_id"] != reservation_id:
+                    raise Problem(
+                        422,
+                        "idempotency-key-reused",
+                        "this Idempotency-Key was used for another reservation",
+                    )
+                return PaymentRequest(
+                    existing["id"],
+                    reservation_id,
+                    existing["status"],
+                    existing["failure_reason"],
+                    created=False,
+                )
+            if row["status"] != "held" or row["overdue"]:
+                raise _not_payable(row)
+            try:
+                payment_id = await conn.fetchval(
+                    "INSERT INTO payments (reservation_id, user_id, idempotency_key, amount_cents)"
+                    " VALUES ($1, $2, $3, $4)"
+                    " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id",
+                    reservation_id,
+                    user_id,
+                    idempotency_key,
+                    row["amount_cents"],
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise Problem(
+                    409,
+                    "payment-in-progress",
+                    f"reservation {reservation_id} already has a payment in progress or done",
+                ) from exc
+            if payment_id is not None:
+                return PaymentRequest(payment_id, reservation_id, "pending", None, created=True)
+            # Lost a race with the same key: loop once to read the winner's payment.
+    raise Problem(409, "payment-in-progress", "concurrent payment with the same key")
+
+
+async def cancel_reservation(
+    pool: asyncpg.Pool, user_id: int, reservation_id: int
+) -> tuple[dict[str, Any], str | None]:
+    """Cancel a hold, or a paid reservation (its payment becomes refunded).
+
+    Returns the reservation and the provider reference to refund, if any.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _own_reservation(conn, user_id, reservation_id)
+        locked = await conn.fetchrow(
+            "SELECT status, status = 'held' AND expires_at <= now() AS overdue"
+            "  FROM reservations WHERE id = $1 FOR UPDATE",
+            reservation_id,
+        )
+        assert locked is not None
+        if locked["status"] not in ("held", "paid") or locked["overdue"]:
+            state = "expired" if locked["overdue"] else locked["status"]
+            raise Problem(409, "not-cancellable", f"reservation {reservation_id} is {state}")
+        refund_ref = None
+        if locked["status"] == "paid":
+            refund_ref = await conn.fetchval(
+                "UPDATE payments SET status = 'refunded', updated_at = now()"
+                " WHERE reservation_id = $1 AND status = 'succeeded' RETURNING provider_ref",
+                reservation_id,
+            )
+        await conn.execute(
+            "UPDATE reservations SET status = 'cancelled' WHERE id = $1", reservation_id
+        )
+    return {"id": row["id"], "event_id": row["event_id"], "status": "cancelled"}, refund_ref

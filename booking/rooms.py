@@ -1,0 +1,69 @@
+"""Per-event waiting-room configuration, stored in PostgreSQL, handed to `waitingroom`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from booking.errors import Problem
+from waitingroom.config import RoomConfig
+
+ROOM_COLUMNS = (
+    "id, waiting_room_enabled, admit_per_second, max_active, admission_window_seconds,"
+    " sale_opens_at, status"
+)
+
+
+def _config(row: Any) -> RoomConfig:
+    return RoomConfig(
+        event_id=str(row["id"]),
+        enabled=row["waiting_room_enabled"] and row["status"] != "closed",
+        admit_per_second=row["admit_per_second"],
+        max_active=row["max_active"],
+        admission_window_seconds=row["admission_window_seconds"],
+        sale_opens_at=row["sale_opens_at"],
+    )
+
+
+async def room_config(pool: asyncpg.Pool | asyncpg.Connection, event_id: int) -> RoomConfig | None:
+    row = await pool.fetchrow(f"SELECT {ROOM_COLUMNS} FROM events WHERE id = $1", event_id)
+    return None if row is None else _config(row)
+
+
+async def enabled_room_configs(pool: asyncpg.Pool) -> list[RoomConfig]:
+    rows = await pool.fetch(
+        f"SELECT {ROOM_COLUMNS} FROM events WHERE waiting_room_enabled AND status <> 'closed'"
+    )
+    return [_config(r) for r in rows]
+
+
+async def update_room(
+    pool: asyncpg.Pool,
+    event_id: int,
+    enabled: bool | None,
+    admit_per_second: int | None,
+    max_active: int | None,
+    admission_window_seconds: int | None,
+    sale_opens_at: datetime | None,
+    clear_sale_opens_at: bool,
+) -> None:
+    row = await pool.fetchrow(
+        "UPDATE events SET"
+        " waiting_room_enabled = coalesce($2, waiting_room_enabled),"
+        " admit_per_second = coalesce($3, admit_per_second),"
+        " max_active = coalesce($4, max_active),"
+        " admission_window_seconds = coalesce($5, admission_window_seconds),"
+        " sale_opens_at = CASE WHEN $7 THEN NULL ELSE coalesce($6, sale_opens_at) END"
+        " WHERE id = $1 RETURNING id",
+        event_id,
+        enabled,
+        admit_per_second,
+        max_active,
+        admission_window_seconds,
+        sale_opens_at,
+        clear_sale_opens_at,
+    )
+    if row is None:
+        raise Problem(404, "not-found", f"no such event: {event_id}")

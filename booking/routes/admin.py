@@ -1,0 +1,85 @@
+"""Admin endpoints (bearer ADMIN_TOKEN): create events with seats, edit the waiting room."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from booking.auth import require_admin
+from booking.errors import Problem
+from booking.events import SeatBlock, create_event, get_event
+from booking.requests import path_id, read_json
+from booking.rooms import update_room
+
+MAX_SEATS_PER_EVENT = 200_000
+
+
+class SeatBlockBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    section: str = Field(min_length=1, max_length=50)
+    rows: int = Field(ge=1, le=500)
+    seats_per_row: int = Field(ge=1, le=500)
+    price: int = Field(ge=0, le=100_000_000)
+
+
+class NewEventBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    venue: str = Field(default="", max_length=200)
+    starts_at: AwareDatetime
+    seats: list[SeatBlockBody] = Field(min_length=1, max_length=100)
+    waiting_room_enabled: bool = False
+
+
+class RoomBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool | None = None
+    admit_per_second: int | None = Field(default=None, ge=1, le=100_000)
+    max_active: int | None = Field(default=None, ge=1, le=1_000_000)
+    admission_window_seconds: int | None = Field(default=None, ge=1, le=86_400)
+    sale_opens_at: AwareDatetime | None = None
+
+
+async def post_event(request: Request) -> JSONResponse:
+    require_admin(request)
+    body = await read_json(request, NewEventBody)
+    total = sum(b.rows * b.seats_per_row for b in body.seats)
+    if total > MAX_SEATS_PER_EVENT:
+        raise Problem(422, "too-many-seats", f"at most {MAX_SEATS_PER_EVENT} seats per event")
+    blocks = [SeatBlock(b.section, b.rows, b.seats_per_row, b.price) for b in body.seats]
+    event_id = await create_event(
+        request.app.state.pool,
+        body.name,
+        body.starts_at,
+        blocks,
+        body.venue,
+        body.waiting_room_enabled,
+    )
+    return JSONResponse(await get_event(request.app.state.pool, event_id), status_code=201)
+
+
+async def patch_room(request: Request) -> JSONResponse:
+    require_admin(request)
+    event_id = path_id(request, "event_id")
+    body = await read_json(request, RoomBody)
+    # An explicit null clears the opening time; an absent field leaves it as it is.
+    clear = "sale_opens_at" in body.model_fields_set and body.sale_opens_at is None
+    await update_room(
+        request.app.state.pool,
+        event_id,
+        body.enabled,
+        body.admit_per_second,
+        body.max_active,
+        body.admission_window_seconds,
+        body.sale_opens_at,
+        clear,
+    )
+    return JSONResponse(await get_event(request.app.state.pool, event_id))
+
+
+routes = [
+    Route("/api/admin/events", post_event, methods=["POST"]),
+    Route("/api/admin/events/{event_id:int}/waiting-room", patch_room, methods=["PATCH"]),
+]

@@ -1,0 +1,99 @@
+"""Events, seat map and holds."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from booking import metrics
+from booking.admission import require_admission
+from booking.auth import authenticate
+from booking.errors import Problem
+from booking.events import get_event, list_events
+from booking.holds import create_hold
+from booking.requests import PG_BIGINT_MAX, path_id, read_json
+from booking.seatmap import invalidate_seat_maps, read_seat_map
+
+
+async def get_events(request: Request) -> JSONResponse:
+    return JSONResponse(await list_events(request.app.state.pool))
+
+
+async def get_event_route(request: Request) -> JSONResponse:
+    return JSONResponse(await get_event(request.app.state.pool, path_id(request, "event_id")))
+
+
+async def get_seats(request: Request) -> Response:
+    event_id = path_id(request, "event_id")
+    settings = request.app.state.settings
+    cached = await read_seat_map(
+        request.app.state.seat_cache, request.app.state.pool, event_id, settings.seat_query_delay_ms
+    )
+    return Response(
+        cached.value,
+        media_type="application/json",
+        headers={
+            "X-Cache": cached.source,
+            "Age": str(int(cached.age_seconds)),
+            "X-Cache-Age-Ms": str(int(cached.age_seconds * 1000)),
+        },
+    )
+
+
+class HoldBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seat_ids: list[int] = Field(min_length=1)
+
+
+async def post_hold(request: Request) -> JSONResponse:
+    event_id = path_id(request, "event_id")
+    settings = request.app.state.settings
+    user_id = await authenticate(request)
+    body = await read_json(request, HoldBody)
+    if len(body.seat_ids) > settings.max_seats_per_hold:
+        raise Problem(
+            422, "too-many-seats", f"at most {settings.max_seats_per_hold} seats per hold"
+        )
+    if len(set(body.seat_ids)) != len(body.seat_ids):
+        raise Problem(422, "duplicate-seats", "seat_ids contains duplicates")
+    if any(s < 1 or s > PG_BIGINT_MAX for s in body.seat_ids):
+        raise Problem(422, "validation", "seat_ids must be positive 64-bit integers")
+    event = await get_event(request.app.state.pool, event_id)
+    if event["status"] != "on_sale":
+        raise Problem(409, "not-on-sale", f"event {event_id} is {event['status']}")
+    await require_admission(request, user_id, event_id)
+    try:
+        hold = await create_hold(
+            request.app.state.pool, user_id, event_id, body.seat_ids, settings.hold_seconds
+        )
+    except Problem as problem:
+        if problem.status == 409:
+            metrics.HOLD_CONFLICTS.inc()
+        raise
+    metrics.HOLDS_CREATED.inc()
+    await run_in_threadpool(
+        request.app.state.jobs.schedule_expiry, hold.reservation_id, hold.expires_at
+    )
+    await invalidate_seat_maps(request.app.state.seat_cache, [event_id])
+    return JSONResponse(
+        {
+            "reservation_id": hold.reservation_id,
+            "event_id": event_id,
+            "seat_ids": hold.seat_ids,
+            "amount": hold.amount_cents,
+            "expires_at": hold.expires_at.isoformat(),
+        },
+        status_code=201,
+        headers={"Location": f"/api/reservations/{hold.reservation_id}"},
+    )
+
+
+routes = [
+    Route("/api/events", get_events, methods=["GET"]),
+    Route("/api/events/{event_id:int}", get_event_route, methods=["GET"]),
+    Route("/api/events/{event_id:int}/seats", get_seats, methods=["GET"]),
+    Route("/api/events/{event_id:int}/holds", post_hold, methods=["POST"]),
+]

@@ -1,0 +1,70 @@
+"""Reservation status, payment (enqueued for the worker) and cancellation."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from booking import metrics
+from booking.auth import authenticate
+from booking.errors import Problem
+from booking.requests import path_id
+from booking.reservations import cancel_reservation, get_reservation, request_payment
+from booking.seatmap import invalidate_seat_maps
+from booking.tracing import current_carrier
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+async def get_reservation_route(request: Request) -> JSONResponse:
+    reservation_id = path_id(request, "reservation_id")
+    user_id = await authenticate(request)
+    return JSONResponse(await get_reservation(request.app.state.pool, user_id, reservation_id))
+
+
+async def post_payment(request: Request) -> JSONResponse:
+    reservation_id = path_id(request, "reservation_id")
+    user_id = await authenticate(request)
+    key = request.headers.get("idempotency-key", "").strip()
+    if not key:
+        raise Problem(400, "idempotency-key-required", "send an Idempotency-Key header")
+    if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise Problem(
+            400, "idempotency-key-invalid", f"Idempotency-Key: 1..{MAX_IDEMPOTENCY_KEY} printable"
+        )
+    payment = await request_payment(request.app.state.pool, user_id, reservation_id, key)
+    if payment.created:
+        metrics.PAYMENTS_REQUESTED.inc()
+        await run_in_threadpool(
+            request.app.state.jobs.enqueue_payment, payment.payment_id, current_carrier()
+        )
+    return JSONResponse(
+        {
+            "payment_id": payment.payment_id,
+            "reservation_id": reservation_id,
+            "status": payment.status,
+            "failure_reason": payment.failure_reason,
+        },
+        status_code=202,
+        headers={"Location": f"/api/reservations/{reservation_id}"},
+    )
+
+
+async def delete_reservation(request: Request) -> JSONResponse:
+    reservation_id = path_id(request, "reservation_id")
+    user_id = await authenticate(request)
+    result, refund_ref = await cancel_reservation(request.app.state.pool, user_id, reservation_id)
+    metrics.HOLDS_CANCELLED.inc()
+    if refund_ref is not None:
+        await request.app.state.provider.refund(refund_ref)
+    await invalidate_seat_maps(request.app.state.seat_cache, [result["event_id"]])
+    return JSONResponse(result)
+
+
+routes = [
+    Route("/api/reservations/{reservation_id:int}", get_reservation_route, methods=["GET"]),
+    Route("/api/reservations/{reservation_id:int}", delete_reservation, methods=["DELETE"]),
+    Route("/api/reservations/{reservation_id:int}/payment", post_payment, methods=["POST"]),
+]

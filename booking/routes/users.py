@@ -1,0 +1,46 @@
+"""POST /api/users, GET /api/users/{id}."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from booking.auth import authenticate
+from booking.errors import Problem
+from booking.requests import path_id, read_json
+from booking.users import create_user, get_user
+
+
+class NewUserBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+async def post_user(request: Request) -> JSONResponse:
+    body = await read_json(request, NewUserBody)
+    name = body.name.strip()
+    if not name:
+        raise Problem(422, "validation", "name: must not be blank")
+    user = await create_user(request.app.state.pool, name, body.email.strip().lower())
+    return JSONResponse(
+        {"id": user.id, "name": user.name, "email": user.email, "token": user.token},
+        status_code=201,
+        headers={"Location": f"/api/users/{user.id}"},
+    )
+
+
+async def get_user_route(request: Request) -> JSONResponse:
+    user_id = path_id(request, "user_id")
+    me = await authenticate(request)
+    if me != user_id:
+        raise Problem(404, "not-found", f"no such user: {user_id}")
+    return JSONResponse(await get_user(request.app.state.pool, user_id))
+
+
+routes = [
+    Route("/api/users", post_user, methods=["POST"]),
+    Route("/api/users/{user_id:int}", get_user_route, methods=["GET"]),
+]

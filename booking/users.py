@@ -1,0 +1,47 @@
+"""Users: creation (with a one-time bearer token) and lookup."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from booking.auth import hash_token, new_token
+from booking.errors import Problem
+
+
+@dataclass(frozen=True)
+class NewUser:
+    id: int
+    name: str
+    email: str
+    token: str
+
+
+async def create_user(pool: asyncpg.Pool, name: str, email: str) -> NewUser:
+    token = new_token()
+    try:
+        row = await pool.fetchrow(
+            "INSERT INTO users (name, email, token_hash) VALUES ($1, $2, $3) RETURNING id",
+            name,
+            email,
+            hash_token(token),
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise Problem(409, "email-taken", f"a user with email {email!r} exists") from exc
+    assert row is not None
+    return NewUser(id=row["id"], name=name, email=email, token=token)
+
+
+async def get_user(pool: asyncpg.Pool, user_id: int) -> dict[str, object]:
+    row = await pool.fetchrow(
+        "SELECT id, name, email, created_at FROM users WHERE id = $1", user_id
+    )
+    if row is None:
+        raise Problem(404, "not-found", f"no such user: {user_id}")
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "email": row["email"],
+        "created_at": row["created_at"].isoformat(),
+    }

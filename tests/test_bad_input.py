@@ -1,0 +1,168 @@
+"""Every endpoint answers bad input with a 4xx problem+json and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_TOKEN, bearer, make_event, make_user
+
+HUGE = 2**70
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+# (method, path template, headers kind, body (json object, raw bytes or None), expected status)
+# Path templates use {event}, {seat}, {other_seat}, {reservation}; headers kind: none|user|admin.
+CASES: list[tuple[str, str, str, Any, int]] = [
+    ("POST", "/api/users", "none", b"{not json", 400),
+    ("POST", "/api/users", "none", b"[1, 2]", 422),
+    ("POST", "/api/users", "none", {"name": "", "email": "a@b.co"}, 422),
+    ("POST", "/api/users", "none", {"name": "A", "email": "not-an-email"}, 422),
+    ("POST", "/api/users", "none", {"name": 5, "email": "a@b.co"}, 422),
+    ("POST", "/api/users", "none", {"name": "A"}, 422),
+    ("POST", "/api/users", "none", {"name": "A" * 500, "email": "a@b.co"}, 422),
+    ("POST", "/api/users", "none", {"name": "A", "email": "a@b.co", "admin": True}, 422),
+    ("GET", "/api/users/1", "none", None, 401),
+    ("GET", "/api/users/0", "user", None, 404),
+    ("GET", f"/api/users/{HUGE}", "user", None, 404),
+    ("GET", "/api/users/abc", "user", None, 404),
+    ("GET", "/api/events/999999999", "none", None, 404),
+    ("GET", f"/api/events/{HUGE}", "none", None, 404),
+    ("GET", "/api/events/-1", "none", None, 404),
+    ("GET", "/api/events/999999999/seats", "none", None, 404),
+    ("POST", "/api/events/{event}/holds", "none", {"seat_ids": ["{seat}"]}, 401),
+    ("POST", "/api/events/{event}/holds", "user", b"{", 400),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": []}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": ["{seat}", "{seat}"]}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": [-1]}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": [HUGE]}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": ["1"]}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": [1.5]}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": [True]}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": "{seat}"}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seats": ["{seat}"]}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": list(range(1, 30))}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": ["{seat}", 999999999]}, 422),
+    ("POST", "/api/events/{event}/holds", "user", {"seat_ids": ["{other_seat}"]}, 422),
+    ("POST", "/api/events/999999999/holds", "user", {"seat_ids": ["{seat}"]}, 404),
+    ("GET", "/api/reservations/999999999", "user", None, 404),
+    ("GET", "/api/reservations/{reservation}", "none", None, 401),
+    ("POST", "/api/reservations/{reservation}/payment", "user", None, 400),
+    ("POST", "/api/reservations/999999999/payment", "user+key", None, 404),
+    ("DELETE", "/api/reservations/999999999", "user", None, 404),
+    ("DELETE", f"/api/reservations/{HUGE}", "user", None, 404),
+    ("POST", "/api/admin/events", "user", {"name": "x"}, 403),
+    ("POST", "/api/admin/events", "admin", {"name": "x"}, 422),
+    (
+        "POST",
+        "/api/admin/events",
+        "admin",
+        {
+            "name": "x",
+            "starts_at": "tomorrow",
+            "seats": [{"section": "A", "rows": 1, "seats_per_row": 1, "price": 1}],
+        },
+        422,
+    ),
+    (
+        "POST",
+        "/api/admin/events",
+        "admin",
+        {
+            "name": "x",
+            "starts_at": "2030-01-01T00:00:00+00:00",
+            "seats": [{"section": "A", "rows": 1, "seats_per_row": 1, "price": -5}],
+        },
+        422,
+    ),
+    ("PATCH", "/api/admin/events/{event}/waiting-room", "admin", {"max_active": 0}, 422),
+    ("PATCH", "/api/admin/events/{event}/waiting-room", "admin", {"enabled": "yes"}, 422),
+    ("PATCH", "/api/admin/events/999999999/waiting-room", "admin", {"enabled": True}, 404),
+    ("POST", "/api/events/{event}/queue", "none", None, 401),
+    ("POST", "/api/events/999999999/queue", "user", None, 404),
+    ("GET", "/api/events/{event}/queue/no-such-ticket", "none", None, 404),
+    ("PUT", "/api/events", "none", None, 405),
+    ("GET", "/api/nothing-here", "none", None, 404),
+]
+
+
+def _fill(value: Any, ids: dict[str, int]) -> Any:
+    if isinstance(value, str):
+        for name, number in ids.items():
+            if value == "{" + name + "}":
+                return number
+        return value.format(**ids) if "{" in value else value
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    return value
+
+
+@pytest.fixture
+async def world(http: httpx.AsyncClient) -> dict[str, Any]:
+    event = await make_event(http, rows=1, seats_per_row=3)
+    other = await make_event(http, rows=1, seats_per_row=1)
+    user = await make_user(http)
+    holder = await make_user(http)
+    r = await http.post(
+        f"/api/events/{event['id']}/holds",
+        json={"seat_ids": [event["seat_ids"][2]]},
+        headers=bearer(holder),
+    )
+    assert r.status_code == 201
+    ids = {
+        "event": event["id"],
+        "seat": event["seat_ids"][0],
+        "other_seat": other["seat_ids"][0],
+        "reservation": r.json()["reservation_id"],
+    }
+    return {"ids": ids, "user": user, "holder": holder}
+
+
+async def _counts(db: asyncpg.Pool) -> tuple[int, ...]:
+    row = await db.fetchrow(
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM events),"
+        " (SELECT count(*) FROM reservations), (SELECT count(*) FROM reservation_seats),"
+        " (SELECT count(*) FROM payments),"
+        " (SELECT count(*) FROM reservations WHERE status <> 'held')"
+    )
+    assert row is not None
+    return tuple(row)
+
+
+async def test_bad_input_table(
+    http: httpx.AsyncClient, db: asyncpg.Pool, world: dict[str, Any]
+) -> None:
+    ids = world["ids"]
+    before = await _counts(db)
+    failures = []
+    for method, template, who, body, expected in CASES:
+        path = _fill(template, ids)
+        headers: dict[str, str] = {}
+        if who.startswith("user"):
+            headers.update(bearer(world["holder"] if "reservation" in template else world["user"]))
+        if who == "user+key":
+            headers["Idempotency-Key"] = "bad-input"
+        if who == "admin":
+            headers.update(ADMIN)
+        kwargs: dict[str, Any] = {"headers": headers}
+        if isinstance(body, bytes):
+            kwargs["content"] = body
+            headers["Content-Type"] = "application/json"
+        elif body is not None:
+            kwargs["json"] = _fill(body, ids)
+        r = await http.request(method, path, **kwargs)
+        problem = r.json() if r.headers.get("content-type", "").startswith("application/") else {}
+        ok = (
+            r.status_code == expected
+            and r.headers["content-type"].startswith("application/problem+json")
+            and {"type", "title", "status", "detail"} <= set(problem)
+            and problem["status"] == expected
+        )
+        if not ok:
+            failures.append((method, path, expected, r.status_code, r.text[:200]))
+    assert not failures, "\n".join(map(str, failures))
+    assert await _counts(db) == before

@@ -1,0 +1,33 @@
+"""Exceptions the routes (and the booking app) map to HTTP answers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+RejectionReason = Literal["forged", "expired", "wrong_event", "wrong_user", "not_active"]
+
+
+class WaitingRoomError(Exception):
+    """Base class of every waiting-room error."""
+
+
+class RoomClosed(WaitingRoomError):
+    """The event's waiting room is not enabled."""
+
+
+class UnknownTicket(WaitingRoomError):
+    """No such ticket for this event (never issued, or the user left/completed)."""
+
+
+class PollRateLimited(WaitingRoomError):
+    def __init__(self, retry_after_ms: int) -> None:
+        super().__init__(f"polling too fast, retry after {retry_after_ms} ms")
+        self.retry_after_ms = retry_after_ms
+
+
+class TokenRejected(WaitingRoomError):
+    """An admission token failed verification; `reason` says why (also a metric label)."""
+
+    def __init__(self, reason: RejectionReason, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason: RejectionReason = reason

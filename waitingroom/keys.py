@@ -1,0 +1,87 @@
+"""Redis key names for one event.
+
+Every key carries the hash tag `{<event_id>}` so that all keys of an event live in one
+Redis Cluster slot and each Lua script touches a single slot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Tickets and event ids end up inside key names: forbid braces (they would change the hash
+# tag) and anything else unexpected.
+_SAFE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def is_safe_id(value: str) -> bool:
+    return bool(_SAFE.match(value))
+
+
+@dataclass(frozen=True)
+class RoomKeys:
+    event_id: str
+
+    def __post_init__(self) -> None:
+        if not is_safe_id(self.event_id) or ":" in self.event_id:
+            raise ValueError(f"unsafe event id for a Redis key: {self.event_id!r}")
+
+    def _k(self, suffix: str) -> str:
+        return f"wr:{{{self.event_id}}}:{suffix}"
+
+    @property
+    def seq(self) -> str:  # INCR arrival counter
+        return self._k("seq")
+
+    @property
+    def queue(self) -> str:  # ZSET user -> arrival score (FIFO)
+        return self._k("queue")
+
+    @property
+    def pre(self) -> str:  # ZSET user -> arrival seq, joiners before opening
+        return self._k("pre")
+
+    @property
+    def opened(self) -> str:  # STRING set once when the pre-queue was shuffled
+        return self._k("opened")
+
+    @property
+    def active(self) -> str:  # ZSET user -> admission expiry (epoch ms)
+        return self._k("active")
+
+    @property
+    def users(self) -> str:  # HASH user -> ticket
+        return self._k("users")
+
+    @property
+    def tickets(self) -> str:  # HASH ticket -> user
+        return self._k("tickets")
+
+    @property
+    def joined(self) -> str:  # HASH user -> "join_ms|position|rate" (for the ETA error)
+        return self._k("joined")
+
+    @property
+    def tick(self) -> str:  # STRING last admitted tick second
+        return self._k("tick")
+
+    @property
+    def rate(self) -> str:  # HASH ewma -> measured admissions per second
+        return self._k("rate")
+
+    def poll_limit(self, ticket: str) -> str:  # counter with a 1 s expiry
+        return self._k(f"rl:{ticket}")
+
+    def all_static(self) -> list[str]:
+        return [
+            self.seq,
+            self.queue,
+            self.pre,
+            self.opened,
+            self.active,
+            self.users,
+            self.tickets,
+            self.joined,
+            self.tick,
+            self.rate,
+        ]

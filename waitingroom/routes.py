@@ -1,0 +1,134 @@
+"""Starlette routes of the waiting room; the booking app mounts them in its factory."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.templating import Jinja2Templates
+
+from waitingroom.config import RoomConfig
+from waitingroom.errors import PollRateLimited, RoomClosed, UnknownTicket
+from waitingroom.problem import problem
+from waitingroom.room import WaitingRoom
+
+GetConfig = Callable[[str], Awaitable[RoomConfig | None]]
+Authenticate = Callable[[Request], Awaitable[str]]
+
+# Queue state changes every second: never let a proxy or browser cache it.
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _event_not_found(event_id: str) -> Response:
+    return problem(
+        404, "Event not found", f"event {event_id} does not exist", "/problems/event-not-found"
+    )
+
+
+def _unavailable() -> Response:
+    return problem(
+        503,
+        "Waiting room unavailable",
+        "the queue store is unreachable; retry shortly",
+        "/problems/waiting-room-unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
+def build_routes(
+    room: WaitingRoom,
+    get_config: GetConfig,
+    authenticate: Authenticate,
+    templates: Jinja2Templates,
+) -> list[BaseRoute]:
+    """Routes: POST/GET the queue API and the HTML waiting-room page.
+
+    `get_config(event_id)` returns None for an unknown event; `authenticate(request)` returns
+    the user id or raises HTTPException(401) itself.
+    """
+
+    async def join(request: Request) -> Response:
+        event_id = str(request.path_params["event_id"])
+        user_id = await authenticate(request)
+        config = await get_config(event_id)
+        if config is None:
+            return _event_not_found(event_id)
+        try:
+            ticket = await room.join(config, user_id)
+        except RoomClosed:
+            return problem(
+                409,
+                "Waiting room closed",
+                f"the waiting room of event {event_id} is not open",
+                "/problems/waiting-room-closed",
+            )
+        except RedisError:
+            return _unavailable()
+        body: dict[str, Any] = {
+            "ticket": ticket.ticket,
+            "position": ticket.position,
+            "status": ticket.status,
+            "eta_seconds": ticket.eta_seconds,
+            "pre_queue": ticket.pre_queue,
+        }
+        return JSONResponse(body, status_code=201, headers=_NO_STORE)
+
+    async def poll(request: Request) -> Response:
+        event_id = str(request.path_params["event_id"])
+        ticket = str(request.path_params["ticket"])
+        config = await get_config(event_id)
+        if config is None:
+            return _event_not_found(event_id)
+        try:
+            result = await room.poll(config, ticket)
+        except UnknownTicket:
+            return problem(
+                404,
+                "Ticket not found",
+                "no such ticket for this event (join the queue again)",
+                "/problems/ticket-not-found",
+            )
+        except PollRateLimited as exc:
+            retry = max(1, math.ceil(exc.retry_after_ms / 1000))
+            return problem(
+                429,
+                "Too many polls",
+                f"poll at most {room.poll_limit_per_second} times per second per ticket",
+                "/problems/poll-rate-limited",
+                headers={"Retry-After": str(retry)},
+            )
+        except RedisError:
+            return _unavailable()
+        body: dict[str, Any] = {
+            "status": result.status,
+            "position": result.position,
+            "eta_seconds": result.eta_seconds,
+            "pre_queue": result.pre_queue,
+        }
+        if result.admission_token is not None:
+            body["admission_token"] = result.admission_token
+        return JSONResponse(body, headers=_NO_STORE)
+
+    async def page(request: Request) -> Response:
+        event_id = str(request.path_params["event_id"])
+        config = await get_config(event_id)
+        state = "unknown" if config is None else ("open" if config.enabled else "closed")
+        opens_at = config.sale_opens_at.isoformat() if config and config.sale_opens_at else None
+        return templates.TemplateResponse(
+            request,
+            "waiting_room.html",
+            {"event_id": event_id, "state": state, "sale_opens_at": opens_at},
+            status_code=404 if config is None else 200,
+            headers=_NO_STORE,
+        )
+
+    return [
+        Route("/api/events/{event_id:int}/queue", join, methods=["POST"], name="wr_join"),
+        Route("/api/events/{event_id:int}/queue/{ticket}", poll, methods=["GET"], name="wr_poll"),
+        Route("/events/{event_id:int}/waiting-room", page, methods=["GET"], name="wr_page"),
+    ]
