@@ -1,9 +1,9 @@
 """Eviction simulator CLI (the contract in docs: DESIGN.md).
 
-    python -m load.eviction --trace FILE --policy lru --capacity 1000
-        prints one JSON line {"policy", "capacity", "requests", "hits", "hit_ratio"}
-    python -m load.eviction sweep --out docs/results
-        every policy x capacity x workload: CSV, PNG plots and docs/results/eviction.md
+python -m load.eviction --trace FILE --policy lru --capacity 1000
+    prints one JSON line {"policy", "capacity", "requests", "hits", "hit_ratio"}
+python -m load.eviction sweep --out docs/results
+    every policy x capacity x workload: CSV, PNG plots and docs/results/eviction.md
 """
 
 from __future__ import annotations

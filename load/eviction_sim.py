@@ -21,7 +21,7 @@ class Trace:
 
 
 def intern_keys(keys: list[str]) -> tuple[list[int], int]:
-    """Map each key to a dense int id (first appearance order); return ids and the distinct count."""
+    """Map keys to dense int ids in order of first appearance; return ids and the distinct count."""
     ids: dict[str, int] = {}
     setdefault = ids.setdefault
     interned = [setdefault(k, len(ids)) for k in keys]

@@ -1,8 +1,8 @@
 """Sweep: every policy x capacity x workload, in parallel worker processes; CSV, plots, report.
 
-    python -m load.eviction sweep --out docs/results            # the documented full run
-    python -m load.eviction sweep --out /tmp/r --requests 50000 # a quick smoke run
-    python -m load.eviction sweep --out /tmp/r --trace my.txt   # add any one-key-per-line trace
+python -m load.eviction sweep --out docs/results            # the documented full run
+python -m load.eviction sweep --out /tmp/r --requests 50000 # a quick smoke run
+python -m load.eviction sweep --out /tmp/r --trace my.txt   # add any one-key-per-line trace
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ class Workload:
     capacities: tuple[int, ...]
 
 
+def _zipf(alpha: float) -> Callable[[int, int], list[str]]:
+    return lambda n, s: workloads.zipf(n, 100_000, alpha, s)
+
+
 def builtin_workloads() -> dict[str, Workload]:
     zipf_caps = (100, 500, 1_000, 5_000, 10_000)
     specs = [
@@ -43,7 +47,7 @@ def builtin_workloads() -> dict[str, Workload]:
             Workload(
                 f"zipf-{alpha}",
                 f"Zipf alpha={alpha} over 100,000 keys, independent requests",
-                lambda n, s, a=alpha: workloads.zipf(n, 100_000, a, s),
+                _zipf(alpha),
                 zipf_caps,
             )
             for alpha in (0.8, 1.0, 1.2)
@@ -171,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _TRACES.update({name: t for name, (t, _, _) in traces.items()})
     tasks = [(name, p, c) for name, (_, caps, _) in traces.items() for c in caps for p in policies]
     # Longest first, so the pool does not end on one straggler.
-    tasks.sort(key=lambda t: (t[1] in ("wtinylfu", "opt", "lfu", "arc")), reverse=True)
+    tasks.sort(key=lambda t: t[1] in ("wtinylfu", "opt", "lfu", "arc"), reverse=True)
     results: dict[tuple[str, str, int], Result] = {}
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(max(1, args.jobs)) as pool:
@@ -187,9 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     throughput: dict[str, float] = {}
     if THROUGHPUT_WORKLOAD in _TRACES:
         print("measuring requests/s, one policy at a time", flush=True)
-        throughput = measure_throughput(
-            _TRACES[THROUGHPUT_WORKLOAD], policies, THROUGHPUT_CAPACITY
-        )
+        throughput = measure_throughput(_TRACES[THROUGHPUT_WORKLOAD], policies, THROUGHPUT_CAPACITY)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "eviction.csv", rows)
     report = write_report(

@@ -78,6 +78,16 @@ def room(redis: Redis, clock: FakeClock) -> WaitingRoom:
     return WaitingRoom(redis, SECRET, clock=clock, rng=random.Random(1234), poll_limit_per_second=5)
 
 
+async def members(redis: Redis, key: str) -> list[str]:
+    raw: list[bytes] = await redis.zrange(key, 0, -1)  # type: ignore[assignment]
+    return [m.decode() for m in raw]
+
+
+async def members_with_scores(redis: Redis, key: str) -> list[tuple[str, float]]:
+    raw: list[tuple[bytes, float]] = await redis.zrange(key, 0, -1, withscores=True)  # type: ignore[assignment]
+    return [(m.decode(), score) for m, score in raw]
+
+
 def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -97,8 +107,10 @@ async def test_1000_concurrent_joins_get_positions_1_to_1000_and_rejoin_is_idemp
     assert len({t.ticket for t in first}) == 1000
     assert all(t.status == "waiting" and t.created for t in first)
     # The queue order is the order of the positions handed out (strict FIFO, no swaps).
-    by_position = [u for _, u in sorted((t.position or 0, u) for t, u in zip(first, users))]
-    assert [m.decode() for m in await redis.zrange(RoomKeys("10").queue, 0, -1)] == by_position
+    by_position = [
+        u for _, u in sorted((t.position or 0, u) for t, u in zip(first, users, strict=True))
+    ]
+    assert await members(redis, RoomKeys("10").queue) == by_position
 
     again = await asyncio.gather(*(room.join(config, u) for u in users))
     assert [(t.ticket, t.position) for t in again] == [(t.ticket, t.position) for t in first]
@@ -182,12 +194,12 @@ async def test_three_real_admitter_loops_admit_at_most_rate_per_second(redis: Re
     stop.set()
     await asyncio.wait_for(asyncio.gather(*loops), timeout=3)
 
-    active = await redis.zrange(RoomKeys("22").active, 0, -1, withscores=True)
+    active = await members_with_scores(redis, RoomKeys("22").active)
     # Each admitted user's score is tick_time + window: group admissions by tick second.
     per_second = Counter(math.floor((score - 60_000) / 1000) for _, score in active)
     assert per_second and max(per_second.values()) <= 3
     assert len(per_second) <= 4  # ~3 ticks in 2.3 s, never one per loop
-    assert sorted(m.decode() for m, _ in active) == [f"u{i:02d}" for i in range(len(active))]
+    assert sorted(m for m, _ in active) == [f"u{i:02d}" for i in range(len(active))]
     assert not await redis.exists(RoomKeys("23").tick)  # disabled events are not ticked
 
 
@@ -333,7 +345,7 @@ async def _prequeue_order(redis: Redis, event: str, seed: int, early: int = 20) 
     clock.t = T0 + 61
     late = [await room.join(config, f"l{i}") for i in range(5)]
     assert [t.position for t in late] == list(range(early + 1, early + 6))  # FIFO behind
-    order = [m.decode() for m in await redis.zrange(RoomKeys(event).queue, 0, -1)]
+    order = await members(redis, RoomKeys(event).queue)
     assert not await redis.exists(RoomKeys(event).pre)
     return order
 
@@ -362,7 +374,7 @@ async def test_prequeue_opens_at_first_tick_and_admits_from_the_shuffled_head(
     assert polled.pre_queue and polled.position is None and polled.eta_seconds
     clock.t = T0 + 10
     admitted = await room.admit_tick(config)
-    order = [m.decode() for m in await redis.zrange(RoomKeys("50").queue, 0, -1)]
+    order = await members(redis, RoomKeys("50").queue)
     assert len(admitted) == 4 and len(order) == 8
     assert sorted(admitted + order) == sorted(f"e{i}" for i in range(12))
     clock.advance(1)

@@ -66,8 +66,9 @@ class RedisStrategy:
             return env
         return None
 
-    def _serve(self, env: Envelope, source: Source) -> CachedValue:
-        now = self._clock()
+    def _serve(self, env: Envelope, source: Source, now: float | None = None) -> CachedValue:
+        """`now`: the time the value was judged servable, so the reported age is the judged one."""
+        now = self._clock() if now is None else now
         age = env.age(now)
         if source == "stale":
             self.metrics.stale_served.inc()

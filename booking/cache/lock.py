@@ -27,5 +27,5 @@ class LockCache(LockingStrategy):
             return await self._load_locked(key, loader, token)
         stale = self._servable(snap, now)
         if stale is not None:
-            return self._serve(stale, "stale")
+            return self._serve(stale, "stale", now)
         return await self._wait_for_fresh(key, loader)

@@ -49,7 +49,7 @@ class SWRCache(LockingStrategy):
         stale = self._servable(snap, now)
         if stale is not None:
             self._start_refresh(key, loader)
-            return self._serve(stale, "stale")
+            return self._serve(stale, "stale", now)
         return await self._lock_or_wait(key, loader)
 
     def _start_refresh(self, key: str, loader: Loader) -> None:

@@ -1,0 +1,334 @@
+"""Waiting-room HTTP overhead benchmark: join/poll throughput versus a bare endpoint.
+
+Starts uvicorn (one worker, random free port) serving the waiting-room routes plus
+`GET /bare` -> {"ok": true}, then drives it with httpx async clients in phases
+(bare, join, poll, bare again), each bounded by a request count and a time cap. It reports
+requests/s, the server's CPU time per request (from /proc, immune to a slow client), and
+Redis commands per join/poll from INFO commandstats deltas (the bare phases measure the
+background noise from other Redis users, which is subtracted).
+
+    .venv/bin/python -m load.waitingroom_bench [--requests 3000] [--concurrency 32]
+
+Writes docs/results/waitingroom_bench.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from waitingroom import RoomConfig, WaitingRoom, build_routes
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "docs" / "results"
+REDIS_URL = os.environ.get("WR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+EVENT_ID = "990001"
+# No admitter runs during the bench, so every poll answers "waiting" with an exact position.
+CONFIG = RoomConfig(
+    EVENT_ID, True, admit_per_second=100, max_active=1000, admission_window_seconds=60
+)
+
+
+# --- server side (imported by uvicorn in the child process) ------------------------------
+
+
+def make_app() -> Starlette:
+    redis = Redis.from_url(REDIS_URL)
+    # Polls are spread over distinct tickets; a high limit keeps 429s out of the measurement.
+    room = WaitingRoom(redis, "bench-secret-bench-secret-bench-secret", poll_limit_per_second=1000)
+
+    async def get_config(event_id: str) -> RoomConfig | None:
+        return CONFIG if event_id == EVENT_ID else None
+
+    async def authenticate(request: Request) -> str:
+        user = request.headers.get("x-user")
+        if not user:
+            raise HTTPException(401)
+        return user
+
+    async def bare(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await redis.aclose()
+
+    templates = Jinja2Templates(directory=REPO / "templates")
+    routes = [Route("/bare", bare), *build_routes(room, get_config, authenticate, templates)]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+# --- client side --------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    rps: float
+    server_cpu_us_per_req: float
+    redis_calls: dict[str, int]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _commandstats(redis: Redis) -> dict[str, int]:
+    info: dict[str, Any] = await redis.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in info.items()}
+
+
+async def _run_phase(
+    name: str,
+    client: httpx.AsyncClient,
+    make_request: Callable[[int], Awaitable[httpx.Response]],
+    count: int,
+    concurrency: int,
+    time_cap: float,
+    server_pid: int,
+    redis: Redis,
+) -> Phase:
+    next_index = 0
+    done = errors = 0
+    deadline = time.perf_counter() + time_cap
+
+    async def worker() -> None:
+        nonlocal next_index, done, errors
+        while next_index < count and time.perf_counter() < deadline:
+            i = next_index
+            next_index += 1
+            resp = await make_request(i)
+            done += 1
+            if resp.status_code >= 400:
+                errors += 1
+
+    before_stats = await _commandstats(redis)
+    cpu0 = _proc_cpu_seconds(server_pid)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    cpu = _proc_cpu_seconds(server_pid) - cpu0
+    after_stats = await _commandstats(redis)
+    delta = {
+        k: v - before_stats.get(k, 0) for k, v in after_stats.items() if v != before_stats.get(k, 0)
+    }
+    delta.pop("info", None)  # our own INFO calls
+    return Phase(name, done, errors, elapsed, done / elapsed, cpu / max(done, 1) * 1e6, delta)
+
+
+def _per_op(phase: Phase, noise_per_s: dict[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for cmd, calls in phase.redis_calls.items():
+        net = calls - noise_per_s.get(cmd, 0.0) * phase.seconds
+        if net / max(phase.requests, 1) >= 0.05:
+            out[cmd] = round(net / phase.requests, 2)
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+async def _bench(args: argparse.Namespace, port: int, server_pid: int) -> dict[str, Any]:
+    redis = Redis.from_url(REDIS_URL)
+    await WaitingRoom(redis, "x").reset(EVENT_ID)
+    base = f"http://127.0.0.1:{port}"
+    limits = httpx.Limits(
+        max_connections=args.concurrency, max_keepalive_connections=args.concurrency
+    )
+    tickets: list[str] = []
+    run_id = int(time.time())
+
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+        for _ in range(200):  # wait for the server
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get("/bare")).status_code == 200:
+                    break
+            await asyncio.sleep(0.05)
+        for _ in range(200):  # warm up connections and code paths
+            await client.get("/bare")
+
+        async def bare(i: int) -> httpx.Response:
+            return await client.get("/bare")
+
+        async def join(i: int) -> httpx.Response:
+            resp = await client.post(
+                f"/api/events/{EVENT_ID}/queue", headers={"x-user": f"b{run_id}-{i}"}
+            )
+            if resp.status_code == 201:
+                tickets.append(resp.json()["ticket"])
+            return resp
+
+        async def poll(i: int) -> httpx.Response:
+            return await client.get(f"/api/events/{EVENT_ID}/queue/{tickets[i % len(tickets)]}")
+
+        common = (args.concurrency, args.phase_seconds, server_pid, redis)
+        phases = [
+            await _run_phase("bare", client, bare, args.requests, *common),
+            await _run_phase("join", client, join, args.requests, *common),
+            await _run_phase("poll", client, poll, args.requests, *common),
+            await _run_phase("bare_again", client, bare, args.requests, *common),
+        ]
+    queue_length = await redis.zcard(f"wr:{{{EVENT_ID}}}:queue")
+    await WaitingRoom(redis, "x").reset(EVENT_ID)
+    await redis.aclose()
+
+    by_name = {p.name: p for p in phases}
+    bares = [by_name["bare"], by_name["bare_again"]]
+    bare_rps = sum(p.rps for p in bares) / 2
+    bare_cpu = sum(p.server_cpu_us_per_req for p in bares) / 2
+    bare_time = sum(p.seconds for p in bares)
+    noise: dict[str, float] = {}
+    for p in bares:
+        for cmd, calls in p.redis_calls.items():
+            noise[cmd] = noise.get(cmd, 0.0) + calls / bare_time
+    j, q = by_name["join"], by_name["poll"]
+    mixed_rps = (j.requests + q.requests) / (j.seconds + q.seconds)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "parameters": {
+            "requests_per_phase": args.requests,
+            "concurrency": args.concurrency,
+            "phase_time_cap_seconds": args.phase_seconds,
+            "server": "uvicorn, 1 worker, same machine as the client",
+            "redis_url": REDIS_URL,
+            "queue_length_at_end": queue_length,
+        },
+        "phases": [asdict(p) for p in phases],
+        "bare_rps": round(bare_rps, 1),
+        "join_rps": round(j.rps, 1),
+        "poll_rps": round(q.rps, 1),
+        "join_poll_rps": round(mixed_rps, 1),
+        "ratio_join_poll_vs_bare": round(mixed_rps / bare_rps, 3),
+        "ratio_join_vs_bare": round(j.rps / bare_rps, 3),
+        "ratio_poll_vs_bare": round(q.rps / bare_rps, 3),
+        "server_cpu_us_per_request": {
+            "bare": round(bare_cpu, 1),
+            "join": round(j.server_cpu_us_per_req, 1),
+            "poll": round(q.server_cpu_us_per_req, 1),
+        },
+        "redis_commands_per_join": _per_op(j, noise),
+        "redis_commands_per_poll": _per_op(q, noise),
+        "target_ratio": 0.7,
+    }
+
+
+def _markdown(r: dict[str, Any]) -> str:
+    m, p = r["machine"], r["parameters"]
+    cpu = r["server_cpu_us_per_request"]
+    lines = [
+        "# Waiting-room overhead benchmark",
+        "",
+        f"- date: {r['date']}",
+        f"- machine: {m['cpu']}, {m['cpus']} CPUs (shared with other work), "
+        f"Python {m['python']}, {m['platform']}",
+        f"- parameters: {p['requests_per_phase']} requests per phase, concurrency "
+        f"{p['concurrency']}, cap {p['phase_time_cap_seconds']} s per phase; {p['server']}",
+        "- command: `.venv/bin/python -m load.waitingroom_bench`",
+        "",
+        "| endpoint | req/s | server CPU µs/req | ratio vs bare |",
+        "|---|---|---|---|",
+        f"| GET /bare | {r['bare_rps']} | {cpu['bare']} | 1.0 |",
+        f"| POST join | {r['join_rps']} | {cpu['join']} | {r['ratio_join_vs_bare']} |",
+        f"| GET poll | {r['poll_rps']} | {cpu['poll']} | {r['ratio_poll_vs_bare']} |",
+        f"| join+poll | {r['join_poll_rps']} | | **{r['ratio_join_poll_vs_bare']}** |",
+        "",
+        f"Target ratio ≥ {r['target_ratio']}: "
+        + ("met." if r["ratio_join_poll_vs_bare"] >= r["target_ratio"] else "NOT met."),
+        "",
+        f"Redis commands per join: `{r['redis_commands_per_join']}`; per poll: "
+        f"`{r['redis_commands_per_poll']}` (INFO commandstats deltas minus the background rate "
+        "seen during the bare phases; commands run inside a script are counted too).",
+        "",
+        "The client (httpx) shares the 2 CPUs with the server, so req/s ratios understate the "
+        "server-side cost; the server CPU µs/req column (from /proc) isolates it.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--requests", type=int, default=3000, help="requests per phase")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--phase-seconds", type=float, default=5.0, help="time cap per phase")
+    args = parser.parse_args()
+
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "uvicorn", "load.waitingroom_bench:make_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    print(f"starting uvicorn on 127.0.0.1:{port} …", flush=True)
+    server = subprocess.Popen(cmd, cwd=REPO)
+    try:
+        result = asyncio.run(_bench(args, port, server.pid))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "waitingroom_bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "waitingroom_bench.md").write_text(_markdown(result))
+    for phase in result["phases"]:
+        print(
+            f"{phase['name']:>10}: {phase['requests']} req, {phase['errors']} errors, "
+            f"{phase['rps']:.0f} req/s, server {phase['server_cpu_us_per_req']:.0f} µs CPU/req"
+        )
+    print(
+        f"join+poll vs bare: {result['ratio_join_poll_vs_bare']} (target ≥ 0.7); "
+        f"redis per join {result['redis_commands_per_join']}, "
+        f"per poll {result['redis_commands_per_poll']}"
+    )
+    print(f"results: {RESULTS / 'waitingroom_bench.json'} and .md")
+
+
+if __name__ == "__main__":
+    main()

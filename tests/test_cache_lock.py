@@ -1,0 +1,72 @@
+"""The lock strategy's failure modes: a holder that dies (crash or cancellation) must not block
+readers beyond the lock TTL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+from redis.asyncio import Redis
+
+from booking.cache.redislock import RedisLock
+from tests.cache_helpers import KEY, DbLoader, make_cache
+
+pytest_plugins = ["tests.cache_fixtures"]
+
+LOCK_TTL = 0.5
+
+
+async def test_crashed_holder_blocks_no_longer_than_the_lock_ttl(
+    redis_client: Redis, pg_pool: asyncpg.Pool
+) -> None:
+    cache = make_cache("lock", redis_client, seat_cache_lock_ttl_ms=int(LOCK_TTL * 1000))
+    # A holder that took the lock and crashed before releasing it: the key just sits there.
+    await redis_client.set(RedisLock(redis_client, LOCK_TTL).key(KEY), "dead", px=500)
+    loader = DbLoader(pg_pool, delay=0.05)
+    started = time.monotonic()
+    results = await asyncio.gather(*(cache.get(KEY, loader) for _ in range(200)))
+    elapsed = time.monotonic() - started
+    assert loader.calls == 1  # still one load, by whoever got the lock after it expired
+    assert elapsed >= LOCK_TTL * 0.8  # they did respect the lock ...
+    assert elapsed < LOCK_TTL + 1.0  # ... but not beyond its TTL (+ poll, load, scheduling)
+    assert sum(r.source == "load" for r in results) == 1
+    await cache.aclose()
+
+
+async def test_cancelled_holder_releases_the_lock(
+    redis_client: Redis, pg_pool: asyncpg.Pool
+) -> None:
+    cache = make_cache("lock", redis_client, seat_cache_lock_ttl_ms=5000)
+    slow = DbLoader(pg_pool, delay=2.0)
+    loading = asyncio.Event()
+
+    async def slow_load() -> bytes:
+        loading.set()  # the holder has the lock and is in the database now
+        return await slow()
+
+    holder = asyncio.create_task(cache.get(KEY, slow_load))
+    await loading.wait()
+    lock_key = RedisLock(redis_client, 5.0).key(KEY)
+    assert await redis_client.exists(lock_key)
+    holder.cancel()  # e.g. the client disconnected mid-load
+    await asyncio.gather(holder, return_exceptions=True)
+    assert not await redis_client.exists(lock_key)
+    fast = DbLoader(pg_pool, delay=0.02)
+    started = time.monotonic()
+    await asyncio.gather(*(cache.get(KEY, fast) for _ in range(100)))
+    assert time.monotonic() - started < 1.0  # nowhere near the 5 s lock TTL
+    assert fast.calls == 1
+    await cache.aclose()
+
+
+async def test_waiters_get_the_holders_value_when_nothing_stale_exists(
+    redis_client: Redis, pg_pool: asyncpg.Pool
+) -> None:
+    cache = make_cache("lock", redis_client)
+    loader = DbLoader(pg_pool, delay=0.2)
+    results = await asyncio.gather(*(cache.get(KEY, loader) for _ in range(100)))
+    assert loader.calls == 1
+    assert sorted({r.source for r in results}) == ["load", "miss"]
+    assert len({r.created_at for r in results}) == 1  # everyone got the one load's value
+    await cache.aclose()

@@ -1,0 +1,116 @@
+"""200 concurrent reads of one cold or just-expired seat map: how many database loads each
+strategy lets through (the loader costs real PostgreSQL time)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+
+from booking.cache.base import CachedValue, SeatCache
+from booking.cache.swr import SWRCache
+from tests.cache_helpers import KEY, DbLoader, make_cache, metric, version_of
+
+pytest_plugins = ["tests.cache_fixtures"]
+
+CONCURRENCY = 200
+
+
+async def burst(cache: SeatCache, loader: DbLoader, n: int = CONCURRENCY) -> list[CachedValue]:
+    results = await asyncio.gather(*(cache.get(KEY, loader) for _ in range(n)))
+    assert all(version_of(r.value) == loader.version for r in results)
+    return results
+
+
+async def expire(cache: SeatCache, loader: DbLoader, ttl: float) -> None:
+    """Populate the key, then wait until its freshness has run out."""
+    await cache.get(KEY, loader)
+    await asyncio.sleep(ttl + 0.1)
+    loader.calls = 0
+
+
+@pytest.mark.parametrize(
+    ("strategy", "low", "high"),
+    [
+        ("none", CONCURRENCY, CONCURRENCY),
+        ("ttl", 51, CONCURRENCY),  # the stampede: (almost) every reader loads
+        ("lock", 1, 1),
+        ("singleflight", 1, 1),
+        ("swr", 1, 1),  # nothing servable yet: falls back to the lock
+    ],
+)
+async def test_cold_key(
+    redis_client: Redis, pg_pool: asyncpg.Pool, strategy: str, low: int, high: int
+) -> None:
+    cache = make_cache(strategy, redis_client)
+    loader = DbLoader(pg_pool)
+    before = metric("seat_cache_loads_total", strategy)
+    await burst(cache, loader)
+    assert low <= loader.calls <= high
+    assert metric("seat_cache_loads_total", strategy) - before == loader.calls
+    await cache.aclose()
+
+
+@pytest.mark.parametrize(("strategy", "low", "high"), [("ttl", 51, CONCURRENCY), ("lock", 1, 1)])
+async def test_just_expired_key(
+    redis_client: Redis, pg_pool: asyncpg.Pool, strategy: str, low: int, high: int
+) -> None:
+    cache = make_cache(strategy, redis_client, seat_cache_ttl_seconds=0.3)
+    loader = DbLoader(pg_pool)
+    await expire(cache, loader, 0.3)
+    results = await burst(cache, loader)
+    assert low <= loader.calls <= high
+    if strategy == "lock":  # the others took the stale copy instead of waiting
+        assert sum(r.source == "stale" for r in results) >= CONCURRENCY - 10
+        assert all(r.age_seconds <= 3.0 for r in results)
+    await cache.aclose()
+
+
+async def test_singleflight_costs_one_load_per_process(
+    redis_client: Redis, pg_pool: asyncpg.Pool
+) -> None:
+    # Two cache instances stand for two app processes: coalescing is per process only.
+    caches = [make_cache("singleflight", redis_client) for _ in range(2)]
+    loader = DbLoader(pg_pool)
+    await asyncio.gather(*(burst(c, loader, CONCURRENCY // 2) for c in caches))
+    assert 1 <= loader.calls <= 2
+    await asyncio.sleep(1.1)  # expired
+    loader.calls = 0
+    results = await burst(caches[0], loader)
+    assert loader.calls == 1
+    assert sum(r.source == "load" for r in results) == 1
+    for c in caches:
+        await c.aclose()
+
+
+async def test_swr_serves_stale_and_refreshes_once(
+    redis_client: Redis, pg_pool: asyncpg.Pool
+) -> None:
+    cache = make_cache("swr", redis_client, seat_cache_ttl_seconds=0.3)
+    assert isinstance(cache, SWRCache)
+    loader = DbLoader(pg_pool)
+    await expire(cache, loader, 0.3)
+    results = await burst(cache, loader)
+    assert all(r.source == "stale" and r.stale for r in results)  # nobody waited for the database
+    await cache.wait_refreshes()
+    assert loader.calls == 1
+    after = await cache.get(KEY, loader)
+    assert after.source == "hit" and after.created_at > results[0].created_at
+    await cache.aclose()
+
+
+async def test_swr_refreshes_once_across_processes(
+    redis_client: Redis, pg_pool: asyncpg.Pool
+) -> None:
+    caches = [make_cache("swr", redis_client, seat_cache_ttl_seconds=0.3) for _ in range(3)]
+    loader = DbLoader(pg_pool, delay=0.2)
+    await expire(caches[0], loader, 0.3)
+    await asyncio.gather(*(burst(c, loader, 50) for c in caches))
+    for c in caches:
+        assert isinstance(c, SWRCache)
+        await c.wait_refreshes()
+    assert loader.calls == 1  # the Redis SET NX guard let only one process refresh
+    for c in caches:
+        await c.aclose()

@@ -1,0 +1,146 @@
+"""HTTP-level tests of waitingroom.build_routes in a minimal Starlette app (real Redis)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.templating import Jinja2Templates
+
+from waitingroom import RoomConfig, WaitingRoom, build_routes
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+SECRET = "test-admission-secret-of-sufficient-length"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+T0 = 1_800_000_000.0
+
+CONFIGS = {
+    "101": RoomConfig("101", True, admit_per_second=2, max_active=10, admission_window_seconds=60),
+    "102": RoomConfig("102", False, admit_per_second=2, max_active=10, admission_window_seconds=60),
+}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def get_config(event_id: str) -> RoomConfig | None:
+    return CONFIGS.get(event_id)
+
+
+async def authenticate(request: Request) -> str:
+    user = request.headers.get("x-user")
+    if not user:
+        raise HTTPException(401, "missing credentials")
+    return user
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(REDIS_URL)
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def room(redis: Redis, clock: FakeClock) -> WaitingRoom:
+    return WaitingRoom(redis, SECRET, clock=clock, rng=random.Random(1), poll_limit_per_second=2)
+
+
+@pytest.fixture
+async def client(room: WaitingRoom) -> AsyncIterator[httpx.AsyncClient]:
+    routes = build_routes(room, get_config, authenticate, Jinja2Templates(directory=TEMPLATES))
+    app = Starlette(routes=routes)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+def assert_problem(resp: httpx.Response, status: int) -> None:
+    assert resp.status_code == status
+    assert resp.headers["content-type"] == "application/problem+json"
+    body = resp.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+
+
+async def test_page_renders_with_polling_script(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/events/101/waiting-room")
+    assert resp.status_code == 200
+    html = resp.text
+    assert 'data-event-id="101"' in html and 'const eventId = "101"' in html
+    for needle in ("flashsale.token", "flashsale.admission.", "/queue/", "Retry-After", "/seats"):
+        assert needle in html
+    assert 'role="progressbar"' in html
+
+
+async def test_page_degrades_for_unknown_and_closed_events(client: httpx.AsyncClient) -> None:
+    unknown = await client.get("/events/999/waiting-room")
+    assert unknown.status_code == 404 and "does not exist" in unknown.text
+    assert "<script>" not in unknown.text
+    closed = await client.get("/events/102/waiting-room")
+    assert closed.status_code == 200 and "closed" in closed.text and "<script>" not in closed.text
+
+
+async def test_join_poll_admit_flow(client: httpx.AsyncClient, room: WaitingRoom) -> None:
+    first = await client.post("/api/events/101/queue", headers={"x-user": "alice"})
+    assert first.status_code == 201
+    body = first.json()
+    assert body["position"] == 1 and body["ticket"]
+    assert first.headers["cache-control"] == "no-store"
+
+    again = await client.post("/api/events/101/queue", headers={"x-user": "alice"})
+    assert again.status_code == 201 and again.json()["ticket"] == body["ticket"]
+    bob = await client.post("/api/events/101/queue", headers={"x-user": "bob"})
+    assert bob.json()["position"] == 2
+
+    poll = await client.get(f"/api/events/101/queue/{bob.json()['ticket']}")
+    assert poll.status_code == 200
+    assert poll.json() == {
+        "status": "waiting",
+        "position": 2,
+        "eta_seconds": 1,
+        "pre_queue": False,
+    }
+
+    assert await room.admit_tick(CONFIGS["101"]) == ["alice", "bob"]
+    admitted = (await client.get(f"/api/events/101/queue/{body['ticket']}")).json()
+    assert admitted["status"] == "admitted" and admitted["position"] is None
+    assert await room.verify_token(admitted["admission_token"], "alice", 101)
+
+
+async def test_poll_too_fast_gets_429_with_retry_after(client: httpx.AsyncClient) -> None:
+    ticket = (await client.post("/api/events/101/queue", headers={"x-user": "carol"})).json()
+    url = f"/api/events/101/queue/{ticket['ticket']}"
+    statuses = [(await client.get(url)) for _ in range(3)]
+    assert [r.status_code for r in statuses[:2]] == [200, 200]
+    assert_problem(statuses[2], 429)
+    assert statuses[2].headers["retry-after"] == "1"
+
+
+async def test_errors_are_problem_json(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.post("/api/events/999/queue", headers={"x-user": "a"}), 404)
+    assert_problem(await client.get("/api/events/999/queue/abc"), 404)
+    assert_problem(await client.post("/api/events/102/queue", headers={"x-user": "a"}), 409)
+    assert_problem(await client.get("/api/events/101/queue/no-such-ticket"), 404)
+    assert_problem(await client.get("/api/events/101/queue/%7Bbad%7D"), 404)
+    assert (await client.post("/api/events/101/queue")).status_code == 401
+    assert (await client.post("/api/events/abc/queue", headers={"x-user": "a"})).status_code == 404
