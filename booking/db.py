@@ -69,7 +69,15 @@ async def ensure_database(url: str) -> bool:
 
 
 async def create_pool(url: str, min_size: int, max_size: int) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=30)
+    from booking.metrics import instrument_connection
+
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=30,
+        init=instrument_connection,  # db_query_duration_seconds
+    )
     assert pool is not None
     return pool
 

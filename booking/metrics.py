@@ -7,8 +7,11 @@ one process per port (the default `make run`), each process is its own scrape ta
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,6 +22,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as prom_multiprocess
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -51,6 +55,89 @@ DB_QUERY_LATENCY = Histogram(
 RQ_QUEUE_DEPTH = Gauge(
     "rq_queue_depth", "Jobs waiting in the RQ queue", ["queue"], multiprocess_mode="livemax"
 )
+RQ_JOB_DURATION = Histogram(
+    "rq_job_duration_seconds",
+    "RQ job duration in the worker, by job function and outcome (ok, error)",
+    ["job", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+REDIS_COMMAND_LATENCY = Histogram(
+    "redis_command_duration_seconds",
+    "Redis command round trip from the asyncio client (a pipeline counts once as PIPELINE)",
+    ["command"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+)
+
+# Every SQL statement is labelled by its first keyword, from this closed set (else "other").
+_SQL_OPERATIONS = frozenset(
+    {"select", "insert", "update", "delete", "with", "begin", "commit", "rollback", "set"}
+)
+# Redis command labels: anything else is "other", so a label can never carry user data.
+_REDIS_COMMANDS = frozenset(
+    {
+        "GET", "SET", "DEL", "EXISTS", "EXPIRE", "PEXPIRE", "TTL", "PTTL", "INCR", "INCRBY",
+        "MGET", "MSET", "HGET", "HSET", "HGETALL", "HDEL", "HINCRBY", "ZADD", "ZREM", "ZRANK",
+        "ZCARD", "ZCOUNT", "ZRANGE", "ZRANGEBYSCORE", "ZSCORE", "ZPOPMIN", "EVAL", "EVALSHA",
+        "SCRIPT", "PING", "PUBLISH", "UNLINK", "SCAN", "KEYS", "LPUSH", "RPUSH", "LLEN",
+    }
+)  # fmt: skip
+
+
+def _record_query(record: Any) -> None:
+    """asyncpg query logger: called (via call_soon) after every statement of the connection."""
+    words = str(record.query).lstrip(" (\n\t").split(None, 1)
+    operation = words[0].lower() if words else "other"
+    if operation not in _SQL_OPERATIONS:
+        operation = "other"
+    DB_QUERY_LATENCY.labels(operation).observe(record.elapsed)
+
+
+async def instrument_connection(conn: Any) -> None:
+    """asyncpg pool `init` hook: record every query's latency in db_query_duration_seconds."""
+    conn.add_query_logger(_record_query)
+
+
+def _command_label(name: Any) -> str:
+    if isinstance(name, bytes):
+        name = name.decode("ascii", "replace")
+    label = str(name).upper().split(" ", 1)[0]
+    return label if label in _REDIS_COMMANDS else "other"
+
+
+def instrument_redis_metrics() -> None:
+    """Time every command of redis.asyncio clients (the web app's and the workers' side effects).
+
+    redis-py's own OpenTelemetry metrics would need an OTel metrics pipeline and exporter next
+    to prometheus-client; wrapping the two entry points (as the OTel redis instrumentation does
+    for spans) keeps one metrics stack. Idempotent.
+    """
+    from redis.asyncio.client import Pipeline, Redis
+
+    if getattr(Redis.execute_command, "_flashsale_timed", False):
+        return
+    original_command: Callable[..., Awaitable[Any]] = Redis.execute_command
+    original_execute: Callable[..., Awaitable[Any]] = Pipeline.execute
+
+    @functools.wraps(original_command)
+    async def execute_command(self: Any, *args: Any, **options: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await original_command(self, *args, **options)
+        finally:
+            label = _command_label(args[0]) if args else "other"
+            REDIS_COMMAND_LATENCY.labels(label).observe(time.perf_counter() - started)
+
+    @functools.wraps(original_execute)
+    async def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await original_execute(self, *args, **kwargs)
+        finally:
+            REDIS_COMMAND_LATENCY.labels("PIPELINE").observe(time.perf_counter() - started)
+
+    execute_command._flashsale_timed = True  # type: ignore[attr-defined]
+    Redis.execute_command = execute_command  # type: ignore[method-assign]
+    Pipeline.execute = execute  # type: ignore[method-assign]
 
 
 def _route_template(scope: Scope) -> str:
@@ -66,6 +153,8 @@ def _route_template(scope: Scope) -> str:
 class HttpMetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Built once per app: also the place where the app's Redis latency timing is installed.
+        instrument_redis_metrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,5 +193,8 @@ async def metrics_endpoint(request: Request) -> Response:
         DB_POOL_SIZE.labels("idle").set(pool.get_idle_size())
     jobs = getattr(request.app.state, "jobs", None)
     if jobs is not None:
-        RQ_QUEUE_DEPTH.labels(jobs.queue.name).set(len(jobs.queue))
-    return Response(render_metrics(), media_type=CONTENT_TYPE_LATEST)
+        # len(queue) is a blocking Redis call: keep it off the event loop.
+        depth = await run_in_threadpool(jobs.queue.__len__)
+        RQ_QUEUE_DEPTH.labels(jobs.queue.name).set(depth)
+    body = await run_in_threadpool(render_metrics)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

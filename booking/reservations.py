@@ -36,7 +36,9 @@ async def get_reservation(pool: asyncpg.Pool, user_id: int, reservation_id: int)
     async with pool.acquire() as conn:
         row = await _own_reservation(conn, user_id, reservation_id)
         seats = await conn.fetch(
-            "SELECT seat_id FROM reservation_seats WHERE reservation_id = $1 ORDER BY seat_id",
+            "SELECT s.id, s.section, s.row_label, s.number, s.price_cents"
+            "  FROM reservation_seats rs JOIN seats s ON s.id = rs.seat_id"
+            " WHERE rs.reservation_id = $1 ORDER BY s.id",
             reservation_id,
         )
         payment = await conn.fetchrow(
@@ -49,7 +51,17 @@ async def get_reservation(pool: asyncpg.Pool, user_id: int, reservation_id: int)
         "event_id": row["event_id"],
         # An overdue hold is expired even before the worker or sweeper has written it down.
         "status": "expired" if row["overdue"] else row["status"],
-        "seat_ids": [s["seat_id"] for s in seats],
+        "seat_ids": [s["id"] for s in seats],
+        "seats": [
+            {
+                "id": s["id"],
+                "section": s["section"],
+                "row": s["row_label"],
+                "number": s["number"],
+                "price": s["price_cents"],
+            }
+            for s in seats
+        ],
         "amount": row["amount_cents"],
         "expires_at": row["expires_at"].isoformat(),
         "created_at": row["created_at"].isoformat(),

@@ -1,11 +1,14 @@
-"""`make run`: preflight checks, migrations, demo seed, then the web app and an RQ worker.
+"""`make run`: preflight checks, migrations, demo seed, then the web app, an RQ worker and the
+RQ dashboard (rq-dashboard on RQ_DASHBOARD_HOST:RQ_DASHBOARD_PORT, same Redis).
 
-Stops both on Ctrl-C. Honours every setting in booking.settings (HOST, PORT, DATABASE_URL, ...),
-so two copies can run side by side.
+Stops them all on Ctrl-C. Honours every setting in booking.settings (HOST, PORT, DATABASE_URL,
+...), so two copies can run side by side. `--prepare-only` does the checks, migrations and seed,
+then exits (the compose stack's one-shot `migrate` service).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import signal
@@ -35,9 +38,39 @@ async def prepare(settings: Settings) -> int:
     return event_id
 
 
+def dashboard_command(settings: Settings) -> list[str] | None:
+    """The rq-dashboard command line, or None when it cannot run here (port 0, not importable)."""
+    if settings.rq_dashboard_port <= 0:
+        return None
+    try:
+        # Imported here only to fail early: rq-dashboard 0.9.0 imports `six` undeclared.
+        import rq_dashboard.cli  # noqa: F401
+    except ImportError as exc:
+        print(f"warning: RQ dashboard not started ({exc})", file=sys.stderr)
+        return None
+    return [
+        sys.executable,
+        "-c",
+        "from rq_dashboard.cli import main; main()",
+        "--bind",
+        settings.rq_dashboard_host,
+        "--port",
+        str(settings.rq_dashboard_port),
+        "--redis-url",
+        settings.redis_url,
+    ]
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description="checks, migrations, seed; web + worker + RQ UI")
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="check, migrate and seed, then exit"
+    )
+    args = parser.parse_args()
     settings = load_settings()
     event_id = asyncio.run(prepare(settings))
+    if args.prepare_only:
+        return
     worker = subprocess.Popen([sys.executable, "-m", "workers.run"], env=os.environ.copy())
     web = subprocess.Popen(
         [
@@ -54,10 +87,21 @@ def main() -> None:
         ],
         env=os.environ.copy(),
     )
+    children = [web, worker]
+    command = dashboard_command(settings)
+    if command is not None:
+        children.append(subprocess.Popen(command, env=os.environ.copy()))
     base = f"http://{settings.host}:{settings.port}"
     print(f"service: {base}/  waiting room: {base}/events/{event_id}/waiting-room")
-    print(f"metrics: {base}/metrics  readiness: {base}/readyz  (Ctrl-C stops web and worker)")
+    print(f"metrics: {base}/metrics  readiness: {base}/readyz  (Ctrl-C stops them all)")
+    if settings.worker_metrics_port > 0:
+        print(
+            f"worker metrics: http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/"
+        )
+    if command is not None:
+        print(f"RQ dashboard: http://{settings.rq_dashboard_host}:{settings.rq_dashboard_port}/")
     try:
+        # The dashboard is a convenience: its exit does not stop the service.
         while web.poll() is None and worker.poll() is None:
             try:
                 web.wait(timeout=1)
@@ -66,10 +110,10 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        for proc in (web, worker):
+        for proc in children:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in (web, worker):
+        for proc in children:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

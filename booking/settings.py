@@ -43,6 +43,10 @@ ENV_DEFAULTS: dict[str, str] = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": "",
     "OTEL_SERVICE_NAME": "flashsale",
     "PROMETHEUS_MULTIPROC_DIR": "",
+    "WORKER_METRICS_HOST": "127.0.0.1",
+    "WORKER_METRICS_PORT": "9200",
+    "RQ_DASHBOARD_HOST": "127.0.0.1",
+    "RQ_DASHBOARD_PORT": "9181",
     "LOG_LEVEL": "info",
     "DEMO_SEATS": "300",
 }
@@ -78,6 +82,10 @@ class Settings:
     otel_exporter_otlp_endpoint: str
     otel_service_name: str
     prometheus_multiproc_dir: str
+    worker_metrics_host: str
+    worker_metrics_port: int
+    rq_dashboard_host: str
+    rq_dashboard_port: int
     log_level: str
     demo_seats: int
 

@@ -7,6 +7,7 @@ with an int argument and no allocation on the Python side of the loop (`sum(map(
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,3 +70,11 @@ def simulate(policy: str, capacity: int, requests: list[int]) -> Result:
     hits = sum(map(cache.access, requests))
     elapsed = time.perf_counter() - started
     return Result(policy, capacity, len(requests), hits, elapsed)
+
+
+def static_top_hit_ratio(requests: list[int], capacity: int) -> float:
+    """Hits of a cache pre-loaded with the `capacity` keys most requested over the whole trace and
+    never changed: on independent (IRM) requests, the ceiling of any policy that only learns
+    popularity, however perfectly. Offline like OPT, and not a bound when popularity moves."""
+    counts = sorted(Counter(requests).values(), reverse=True)
+    return sum(counts[:capacity]) / len(requests) if requests else 0.0

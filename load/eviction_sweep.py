@@ -20,7 +20,7 @@ from pathlib import Path
 
 from booking.cache.eviction import POLICIES
 from load import workloads
-from load.eviction_sim import Result, Trace, load_trace, simulate
+from load.eviction_sim import Result, Trace, load_trace, simulate, static_top_hit_ratio
 
 SEED = 20240601
 THROUGHPUT_WORKLOAD = "zipf-1.0"
@@ -92,6 +92,7 @@ class Row:
     distinct: int
     result: Result
     opt_hit_ratio: float
+    top_c_hit_ratio: float
 
     @property
     def gap_pp(self) -> float:
@@ -104,14 +105,15 @@ def write_csv(path: Path, rows: Sequence[Row]) -> None:
         w = csv.writer(f)
         w.writerow(
             ["workload", "distinct_keys", "requests", "policy", "capacity", "hits", "hit_ratio",
-             "opt_hit_ratio", "gap_to_opt_pp", "seconds", "requests_per_second"]
+             "opt_hit_ratio", "gap_to_opt_pp", "top_c_hit_ratio", "seconds",
+             "requests_per_second"]
         )  # fmt: skip
         for r in rows:
             res = r.result
             w.writerow(
                 [r.workload, r.distinct, res.requests, res.policy, res.capacity, res.hits,
                  f"{res.hit_ratio:.6f}", f"{r.opt_hit_ratio:.6f}", f"{r.gap_pp:.3f}",
-                 f"{res.seconds:.4f}", f"{res.requests_per_second:.0f}"]
+                 f"{r.top_c_hit_ratio:.6f}", f"{res.seconds:.4f}", f"{res.requests_per_second:.0f}"]
             )  # fmt: skip
 
 
@@ -184,8 +186,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             if done % 10 == 0 or done == len(tasks):
                 print(f"  {done}/{len(tasks)} runs ({time.perf_counter() - started:.0f}s)",
                       flush=True)  # fmt: skip
+    top_c = {
+        (name, c): static_top_hit_ratio(t.requests, c)
+        for name, (t, caps, _) in traces.items()
+        for c in caps
+    }
     rows = [
-        Row(name, traces[name][0].distinct, res, results[(name, "opt", res.capacity)].hit_ratio)
+        Row(
+            name,
+            traces[name][0].distinct,
+            res,
+            results[(name, "opt", res.capacity)].hit_ratio,
+            top_c[(name, res.capacity)],
+        )
         for (name, _, _), res in sorted(results.items())
     ]
     throughput: dict[str, float] = {}

@@ -56,6 +56,7 @@ def scan_mix(
     """
     rng = np.random.default_rng(seed)
     n_scan_requests = int(n_requests * scan_fraction)
+    scan_length = max(1, min(scan_length, n_scan_requests))  # short traces get shorter scans
     n_scans = max(1, n_scan_requests // scan_length)
     n_hot = n_requests - n_scans * scan_length
     key_of_rank = rng.permutation(n_keys)

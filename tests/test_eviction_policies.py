@@ -111,7 +111,7 @@ def test_arc_adapts_target_with_ghost_hits() -> None:
 
 
 def test_opt_evicts_farthest_next_use() -> None:
-    trace = "A B C A B D A".split()
+    trace = ["A", "B", "C", "A", "B", "D", "A"]
     # 3 (C): A next at 3, B at 4 -> evict B; 5 (B): C never again -> C; 6 (D): B never -> B
     assert replay(make_policy("opt", 2, trace), " ".join(trace)) == (2, ["B", "C", "B"])
 

@@ -95,9 +95,11 @@ def sample(name: str, **labels: str) -> float:
 # --- joining -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("batch", [True, False], ids=["pipelined", "direct"])
 async def test_1000_concurrent_joins_get_positions_1_to_1000_and_rejoin_is_idempotent(
-    room: WaitingRoom, redis: Redis
+    redis: Redis, clock: FakeClock, batch: bool
 ) -> None:
+    room = WaitingRoom(redis, SECRET, clock=clock, batch=batch)
     config = cfg("10")
     users = [f"u{i}" for i in range(1000)]
     random.Random(5).shuffle(users)
@@ -431,3 +433,17 @@ async def test_queue_matches_a_fifo_model(redis: Redis, ops: list[tuple[str, int
             clock.advance(1)
     for i, user in enumerate(waiting):
         assert (await room.poll(config, tickets[user])).position == i + 1
+
+
+async def test_pipelined_batch_routes_each_result_and_error_to_its_caller(
+    room: WaitingRoom,
+) -> None:
+    config = cfg("70")
+    scripts = room._scripts
+    assert scripts.batcher is not None
+    bad = scripts.run(scripts.admit, [RoomKeys("70").queue] * 7, ["not-a-number"] * 8)
+    results = await asyncio.gather(
+        room.join(config, "a"), bad, room.join(config, "b"), return_exceptions=True
+    )
+    assert [type(r).__name__ for r in results] == ["Ticket", "ResponseError", "Ticket"]
+    assert [getattr(r, "position", None) for r in results] == [1, None, 2]

@@ -61,7 +61,8 @@ async def tick(
     alpha: float,
 ) -> TickOutcome:
     now_ms = int(now * 1000)
-    res = await scripts.admit(
+    res = await scripts.run(
+        scripts.admit,
         keys=[keys.queue, keys.pre, keys.opened, keys.active, keys.tick, keys.rate, keys.joined],
         args=[
             now_ms,

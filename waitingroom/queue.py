@@ -63,7 +63,8 @@ async def join(
     seed: int,
     admit_per_second: int,
 ) -> JoinRaw:
-    res = await scripts.join(
+    res = await scripts.run(
+        scripts.join,
         keys=[
             keys.seq,
             keys.queue,
@@ -99,7 +100,8 @@ async def poll(
     poll_limit: int,
 ) -> PollRaw | Limited | None:
     """None for an unknown ticket."""
-    res = await scripts.poll(
+    res = await scripts.run(
+        scripts.poll,
         keys=[
             keys.tickets,
             keys.queue,
@@ -128,7 +130,8 @@ async def poll(
 
 async def remove(scripts: Scripts, keys: RoomKeys, user_id: str) -> tuple[bool, bool]:
     """Drop the user from every structure; returns (was_active, was_waiting)."""
-    res = await scripts.remove(
+    res = await scripts.run(
+        scripts.remove,
         keys=[keys.users, keys.tickets, keys.queue, keys.pre, keys.active, keys.joined],
         args=[user_id],
     )

@@ -36,14 +36,16 @@ class WaitingRoom:
         rng: random.Random | None = None,
         poll_limit_per_second: int = 2,
         ewma_alpha: float = EWMA_ALPHA,
+        batch: bool = True,
     ) -> None:
-        """`clock` returns epoch seconds; `rng` seeds the pre-queue shuffle (tests fix it)."""
+        """`clock` returns epoch seconds; `rng` seeds the pre-queue shuffle (tests fix it);
+        `batch` pipelines concurrent script calls (see batching.py)."""
         self.redis = redis
         self.clock = clock
         self.poll_limit_per_second = poll_limit_per_second
         self._rng = rng or random.SystemRandom()
         self._alpha = ewma_alpha
-        self._scripts = Scripts.register(redis)
+        self._scripts = Scripts.register(redis, batch=batch)
         self._signer = TokenSigner(secret, clock)
 
     def _now_ms(self) -> int:

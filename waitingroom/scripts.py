@@ -7,10 +7,14 @@ several app processes agree on the tick that the caller computed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+
+from waitingroom.batching import ScriptBatcher
 
 # Shared prefix: at the first call after the opening time, shuffle the pre-queue (seeded
 # Fisher-Yates, seed from the caller so tests are deterministic) and put it ahead of everyone
@@ -212,12 +216,19 @@ class Scripts:
     poll: AsyncScript
     admit: AsyncScript
     remove: AsyncScript
+    batcher: ScriptBatcher | None = None
 
     @classmethod
-    def register(cls, redis: Redis) -> Scripts:
+    def register(cls, redis: Redis, *, batch: bool = True) -> Scripts:
         return cls(
             join=redis.register_script(JOIN),
             poll=redis.register_script(POLL),
             admit=redis.register_script(ADMIT),
             remove=redis.register_script(REMOVE),
+            batcher=ScriptBatcher(redis) if batch else None,
         )
+
+    async def run(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        if self.batcher is None:
+            return await script(keys=keys, args=args)
+        return await self.batcher.call(script, keys, args)

@@ -2,16 +2,24 @@
 
 All are idempotent: RQ may run a job twice (retry, a worker crash), and the sweeper and the
 scheduled expiry job may race for the same hold.
+
+Metrics are recorded in the worker process itself (workers/run.py runs an rq SimpleWorker, no
+fork per job, and serves them on WORKER_METRICS_PORT): rq_job_duration_seconds for every job,
+payment_outcomes_total / payment_job_seconds, holds_expired_total{by=job|sweeper}.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
 
+from booking import metrics
 from booking.holds import expire_hold, expire_overdue
 from booking.payments import complete_payment
 from booking.provider import SimulatedProvider
@@ -21,13 +29,34 @@ from workers.side_effects import after_release, after_sale
 log = logging.getLogger(__name__)
 
 
+@contextmanager
+def _timed(job: str) -> Iterator[None]:
+    """Observe the job's duration in rq_job_duration_seconds{job, status=ok|error}."""
+    started = time.perf_counter()
+    status = "error"
+    try:
+        yield
+        status = "ok"
+    finally:
+        metrics.RQ_JOB_DURATION.labels(job, status).observe(time.perf_counter() - started)
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    conn = await asyncpg.connect(settings.database_url)
+    await metrics.instrument_connection(conn)
+    return conn
+
+
 async def _complete_payment(settings: Settings, payment_id: int) -> dict[str, Any]:
     provider = SimulatedProvider(settings.payment_latency_ms, settings.payment_failure_rate)
-    conn = await asyncpg.connect(settings.database_url)
+    started = time.perf_counter()
+    conn = await _connect(settings)
     try:
         outcome = await complete_payment(conn, provider, payment_id)
     finally:
         await conn.close()
+    metrics.PAYMENT_LATENCY.observe(time.perf_counter() - started)
+    metrics.PAYMENT_OUTCOMES.labels(outcome.status).inc()
     if outcome.status == "succeeded":
         await after_sale(settings, outcome.event_id, outcome.user_id)
     log.info("payment %s: %s %s", payment_id, outcome.status, outcome.reason or "")
@@ -38,12 +67,12 @@ def complete_payment_job(payment_id: int, trace_carrier: dict[str, str] | None =
     from booking.tracing import job_span
 
     settings = load_settings()
-    with job_span("complete_payment", trace_carrier or {}, settings):
+    with _timed("complete_payment"), job_span("complete_payment", trace_carrier or {}, settings):
         return asyncio.run(_complete_payment(settings, payment_id))
 
 
 async def _expire_hold(settings: Settings, reservation_id: int) -> bool:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await _connect(settings)
     try:
         released = await expire_hold(conn, reservation_id)
         event_id = await conn.fetchval(
@@ -51,17 +80,20 @@ async def _expire_hold(settings: Settings, reservation_id: int) -> bool:
         )
     finally:
         await conn.close()
+    if released:
+        metrics.HOLDS_EXPIRED.labels("job").inc()
     if released and event_id is not None:
         await after_release(settings, [int(event_id)])
     return released
 
 
 def expire_hold_job(reservation_id: int) -> bool:
-    return asyncio.run(_expire_hold(load_settings(), reservation_id))
+    with _timed("expire_hold"):
+        return asyncio.run(_expire_hold(load_settings(), reservation_id))
 
 
 async def _sweep(settings: Settings) -> int:
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await _connect(settings)
     try:
         expired = await expire_overdue(conn)
         events = await conn.fetch(
@@ -70,10 +102,12 @@ async def _sweep(settings: Settings) -> int:
     finally:
         await conn.close()
     if expired:
+        metrics.HOLDS_EXPIRED.labels("sweeper").inc(len(expired))
         await after_release(settings, [int(r["event_id"]) for r in events])
         log.info("sweeper released %d overdue holds", len(expired))
     return len(expired)
 
 
 def sweep_overdue_holds_job() -> int:
-    return asyncio.run(_sweep(load_settings()))
+    with _timed("sweep_overdue_holds"):
+        return asyncio.run(_sweep(load_settings()))
