@@ -140,7 +140,10 @@ async def create_users(http: httpx.AsyncClient, n: int) -> list[str]:
         async with sem:
             r = await http.post(
                 "/api/users",
-                json={"name": f"bench {i}", "email": f"bench{i}.{uuid.uuid4().hex[:8]}@example.com"},
+                json={
+                    "name": f"bench {i}",
+                    "email": f"bench{i}.{uuid.uuid4().hex[:8]}@example.com",
+                },
             )
             r.raise_for_status()
             return str(r.json()["token"])
@@ -148,7 +151,9 @@ async def create_users(http: httpx.AsyncClient, n: int) -> list[str]:
     return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
-async def race(http: httpx.AsyncClient, event_id: int, seat: int, tokens: list[str]) -> dict[str, Any]:
+async def race(
+    http: httpx.AsyncClient, event_id: int, seat: int, tokens: list[str]
+) -> dict[str, Any]:
     start = time.monotonic()
 
     async def one(token: str) -> tuple[int, float]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -192,6 +193,7 @@ async def _bench(args: argparse.Namespace, port: int, server_pid: int) -> dict[s
     )
     tickets: list[str] = []
     run_id = int(time.time())
+    user_numbers = itertools.count()  # every join is a new user, across rounds too
 
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
         for _ in range(200):  # wait for the server
@@ -207,7 +209,8 @@ async def _bench(args: argparse.Namespace, port: int, server_pid: int) -> dict[s
 
         async def join(i: int) -> httpx.Response:
             resp = await client.post(
-                f"/api/events/{EVENT_ID}/queue", headers={"x-user": f"b{run_id}-{i}"}
+                f"/api/events/{EVENT_ID}/queue",
+                headers={"x-user": f"b{run_id}-{next(user_numbers)}"},
             )
             if resp.status_code == 201:
                 tickets.append(resp.json()["ticket"])

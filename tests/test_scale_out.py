@@ -127,9 +127,7 @@ async def test_single_seat_race_across_two_apps(cluster: Cluster, db: asyncpg.Po
     assert codes == {201: 1, 409: 199}, codes
     winner = next(r.json() for r in responses if r.status_code == 201)
     rows = await active_seat_rows(db, [seat])
-    assert [(r["seat_id"], r["reservation_id"]) for r in rows] == [
-        (seat, winner["reservation_id"])
-    ]
+    assert [(r["seat_id"], r["reservation_id"]) for r in rows] == [(seat, winner["reservation_id"])]
 
 
 async def test_overlapping_multi_seat_holds_across_two_apps(
@@ -155,7 +153,9 @@ async def test_overlapping_multi_seat_holds_across_two_apps(
         )
     )
     assert {r.status_code for r in responses} <= {201, 409}
-    won = [(r.json(), want) for r, want in zip(responses, wanted, strict=True) if r.status_code == 201]
+    won = [
+        (r.json(), want) for r, want in zip(responses, wanted, strict=True) if r.status_code == 201
+    ]
     assert won, "somebody must win"
     held: Counter[int] = Counter()
     for body, want in won:
@@ -188,7 +188,11 @@ async def test_one_admission_sequence_across_two_admitters(cluster: Cluster) -> 
     # A blocker fills max_active=1 for 120 s, so nobody is admitted while the 30 join.
     r = await cluster.a.patch(
         f"/api/admin/events/{eid}/waiting-room",
-        json={"admit_per_second": admit_per_second, "max_active": 1, "admission_window_seconds": 120},
+        json={
+            "admit_per_second": admit_per_second,
+            "max_active": 1,
+            "admission_window_seconds": 120,
+        },
         headers=ADMIN,
     )
     assert r.status_code == 200, r.text
@@ -284,7 +288,9 @@ async def test_same_idempotency_key_to_both_apps_pays_once(
     while pending and time.monotonic() < deadline:
         for user, rid in holds:
             if rid in pending:
-                body = (await cluster.a.get(f"/api/reservations/{rid}", headers=bearer(user))).json()
+                body = (
+                    await cluster.a.get(f"/api/reservations/{rid}", headers=bearer(user))
+                ).json()
                 if body["status"] == "paid":
                     pending.discard(rid)
         await asyncio.sleep(0.1)

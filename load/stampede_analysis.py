@@ -1,0 +1,131 @@
+"""From one run's raw data to the figures the report quotes.
+
+Expiry episodes: the cache stops being fresh at an expiry (or an invalidation); readers then
+get something other than a fresh hit (X-Cache miss/load/stale) until a new value is stored.
+Non-hit reads closer than EPISODE_GAP seconds apart form one episode; its start is the expiry
+moment. Database loads (the server's seat_cache_loads_total, sampled every 50 ms) are charged to
+the latest episode that started before them. `none` has no cache and so no expiries: its loads
+are reported per TTL-long window instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from load.stampede_workload import Read, RunData
+
+EPISODE_GAP = 0.25
+EXPIRY_WINDOW = (-0.1, 0.5)  # seconds around each expiry moment that count as "at expiry"
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    strategy: str
+    variant: str
+    reads: int
+    errors: int
+    throughput: float
+    p50: float
+    p95: float
+    p99: float
+    p99_at_expiry: float
+    p50_at_expiry: float
+    expiries: int
+    loads: int
+    loads_per_expiry_mean: float
+    loads_per_expiry_max: int
+    stale_reads: int
+    stale_age_p99_ms: float
+    max_age_ms: float
+    holds: int
+    visible_mean_ms: float
+    visible_max_ms: float
+
+
+def load_events(data: RunData) -> list[tuple[float, int]]:
+    """(sample time, loads since the previous sample) for samples where loads happened."""
+    events: list[tuple[float, int]] = []
+    for prev, cur in zip(data.samples, data.samples[1:], strict=False):
+        n = round(cur.counters["loads"] - prev.counters["loads"])
+        if n > 0:
+            events.append((cur.t, n))
+    return events
+
+
+def expiry_moments(reads: list[Read]) -> list[float]:
+    starts: list[float] = []
+    last = -math.inf
+    for r in reads:
+        if r.status == 200 and r.source != "hit":
+            if r.start - last > EPISODE_GAP:
+                starts.append(r.start)
+            last = r.start
+    return starts
+
+
+def loads_per_expiry(moments: list[float], events: list[tuple[float, int]]) -> list[int]:
+    per = [0] * len(moments)
+    for t, n in events:
+        i = bisect.bisect_right(moments, t) - 1
+        if i >= 0:
+            per[i] += n
+    return per
+
+
+def loads_per_window(events: list[tuple[float, int]], window: float, duration: float) -> list[int]:
+    per = [0] * max(1, math.ceil(duration / window))
+    for t, n in events:
+        per[min(len(per) - 1, int(t // window))] += n
+    return per
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else math.nan
+
+
+def summarize(data: RunData, variant: str, duration: float, ttl: float) -> Summary:
+    ok = [r for r in data.reads if r.status == 200]
+    latencies = [r.latency for r in ok]
+    events = load_events(data)
+    if data.strategy == "none":
+        moments: list[float] = []
+        per = loads_per_window(events, ttl, duration)
+    else:
+        moments = expiry_moments(data.reads)
+        per = loads_per_expiry(moments, events)
+    lo, hi = EXPIRY_WINDOW
+    at_expiry = [
+        r.latency
+        for r in ok
+        if moments
+        and (i := bisect.bisect_right(moments, r.start - lo) - 1) >= 0
+        and r.start - moments[i] <= hi
+    ]
+    stale_ages = [r.age_ms for r in ok if r.source == "stale"]
+    visible = [h.visible_after * 1000 for h in data.holds if h.visible_after is not None]
+    return Summary(
+        strategy=data.strategy,
+        variant=variant,
+        reads=len(data.reads),
+        errors=len(data.reads) - len(ok),
+        throughput=len(ok) / duration,
+        p50=_pct(latencies, 50),
+        p95=_pct(latencies, 95),
+        p99=_pct(latencies, 99),
+        p99_at_expiry=_pct(at_expiry, 99),
+        p50_at_expiry=_pct(at_expiry, 50),
+        expiries=len(moments),
+        loads=sum(n for _, n in events),
+        loads_per_expiry_mean=float(np.mean(per)) if per else math.nan,
+        loads_per_expiry_max=max(per, default=0),
+        stale_reads=len(stale_ages),
+        stale_age_p99_ms=_pct(stale_ages, 99),
+        max_age_ms=max((r.age_ms for r in ok if not math.isnan(r.age_ms)), default=math.nan),
+        holds=sum(1 for h in data.holds if h.status == 201),
+        visible_mean_ms=float(np.mean(visible)) if visible else math.nan,
+        visible_max_ms=max(visible, default=math.nan),
+    )
