@@ -71,7 +71,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return str(await authenticate(request))
 
     # The Redis client connects lazily, on the server's event loop, at first use.
-    redis_client = aioredis.Redis.from_url(settings.redis_url)
+    # A blocking pool makes a surge wait for a free connection instead of failing with 500s.
+    redis_client = aioredis.Redis(
+        connection_pool=aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections, timeout=10
+        )
+    )
     waiting_room = WaitingRoom(redis_client, settings.admission_secret)
     route_list: list[BaseRoute] = [
         *health.routes,

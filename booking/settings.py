@@ -17,6 +17,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ENV_DEFAULTS: dict[str, str] = {
     "DATABASE_URL": DEFAULT_DATABASE_URL,
     "REDIS_URL": DEFAULT_REDIS_URL,
+    "REDIS_MAX_CONNECTIONS": "200",
     "HOST": "127.0.0.1",
     "PORT": "8000",
     "DB_POOL_MIN": "2",
@@ -56,6 +57,7 @@ ENV_DEFAULTS: dict[str, str] = {
 class Settings:
     database_url: str
     redis_url: str
+    redis_max_connections: int
     host: str
     port: int
     db_pool_min: int

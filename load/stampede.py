@@ -40,7 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--duration", type=float, default=25.0, help="seconds per strategy and variant")
     p.add_argument("--readers", type=int, default=200, help="closed-loop reader tasks")
-    p.add_argument("--think", type=float, default=0.5, help="mean pause between a reader's reads")
+    p.add_argument("--think", type=float, default=1.5, help="mean pause between a reader's reads")
     p.add_argument("--ttl", type=float, default=2.0, help="SEAT_CACHE_TTL_SECONDS")
     p.add_argument("--stale-bound", type=float, default=4.0, help="SEAT_CACHE_STALE_BOUND_SECONDS")
     p.add_argument("--delay-ms", type=int, default=200, help="SEAT_QUERY_DELAY_MS (pg_sleep)")

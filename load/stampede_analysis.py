@@ -1,11 +1,11 @@
 """From one run's raw data to the figures the report quotes.
 
-Expiry episodes: the cache stops being fresh at an expiry (or an invalidation); readers then
-get something other than a fresh hit (X-Cache miss/load/stale) until a new value is stored.
-Non-hit reads closer than EPISODE_GAP seconds apart form one episode; its start is the expiry
-moment. Database loads (the server's seat_cache_loads_total, sampled every 50 ms) are charged to
-the latest episode that started before them. `none` has no cache and so no expiries: its loads
-are reported per TTL-long window instead.
+Expiry episodes: the cache stops being fresh at an expiry; readers then get something other
+than a fresh hit (X-Cache miss/load/stale) until a new value is stored. Non-hit reads closer
+than EPISODE_GAP seconds apart form one episode; its start is the expiry moment. In the holds
+variant each hold's invalidation is such a moment too. Database loads (the server's
+seat_cache_loads_total, sampled every 50 ms) are charged to the latest moment before them.
+`none` has no cache and so no expiries: its loads are reported per TTL-long window instead.
 """
 
 from __future__ import annotations
@@ -67,6 +67,16 @@ def expiry_moments(reads: list[Read]) -> list[float]:
     return starts
 
 
+def invalidation_moments(data: RunData) -> list[float]:
+    """When each successful hold had invalidated the map (its answer comes after that)."""
+    return [h.t + h.latency for h in data.holds if h.status == 201]
+
+
+def refresh_moments(data: RunData) -> list[float]:
+    """Expiry moments and invalidations, merged: the events that make a recomputation due."""
+    return sorted(expiry_moments(data.reads) + invalidation_moments(data))
+
+
 def loads_per_expiry(moments: list[float], events: list[tuple[float, int]]) -> list[int]:
     per = [0] * len(moments)
     for t, n in events:
@@ -95,7 +105,7 @@ def summarize(data: RunData, variant: str, duration: float, ttl: float) -> Summa
         moments: list[float] = []
         per = loads_per_window(events, ttl, duration)
     else:
-        moments = expiry_moments(data.reads)
+        moments = refresh_moments(data)
         per = loads_per_expiry(moments, events)
     lo, hi = EXPIRY_WINDOW
     at_expiry = [

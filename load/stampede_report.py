@@ -17,9 +17,9 @@ from load.stampede_analysis import (
     EPISODE_GAP,
     EXPIRY_WINDOW,
     Summary,
-    expiry_moments,
     load_events,
     loads_per_expiry,
+    refresh_moments,
 )
 from load.stampede_workload import RunData
 
@@ -57,7 +57,7 @@ def write_csvs(out: Path, summaries: list[Summary], runs: Runs) -> list[Path]:
         for (variant, strategy), data in runs.items():
             if strategy == "none":
                 continue
-            moments = expiry_moments(data.reads)
+            moments = refresh_moments(data)
             for t, n in zip(moments, loads_per_expiry(moments, load_events(data)), strict=True):
                 w3.writerow([variant, strategy, round(t, 3), n])
     return paths
@@ -78,7 +78,7 @@ def plot_timelines(out: Path, runs: Runs, variants: list[str], strategies: list[
             events = load_events(data)
             ax.bar([t for t, _ in events], [n for _, n in events], width=0.05, color="tab:red")
             if strategy != "none":
-                for m in expiry_moments(data.reads):
+                for m in refresh_moments(data):
                     ax.axvline(m, color="grey", lw=0.6, ls=":")
             ax.set_yscale("symlog", linthresh=1)
             ax.set_ylabel(f"{strategy}\nloads/50ms", fontsize=8)
@@ -202,12 +202,13 @@ def write_markdown(
         "each invalidating the map; a probe then times when the hold shows in the seat map.",
         "",
         "How the figures are obtained (load/stampede_analysis.py): an *expiry* is a moment the",
-        "cache stopped being fresh (TTL expiry, or invalidation in the holds variant), seen as the",
-        f"first non-hit read (X-Cache miss/load/stale) after at least {EPISODE_GAP} s of hits",
-        "(or of nothing). Database loads are read from the server's `seat_cache_loads_total`,",
-        "sampled every 50 ms, and charged to the latest expiry before them. `none` has no",
-        "expiries; its loads are counted per TTL-long window. *At expiry* = reads that started",
-        f"within [{EXPIRY_WINDOW[0]}, +{EXPIRY_WINDOW[1]}] s of an expiry moment.",
+        "cache stopped being fresh (TTL expiry), seen as the first non-hit read (X-Cache",
+        f"miss/load/stale) after at least {EPISODE_GAP} s of hits (or of nothing); in the holds",
+        "variant each hold's invalidation counts as one too. Database loads are read from the",
+        "server's `seat_cache_loads_total`, sampled every 50 ms, and charged to the latest",
+        "expiry before them. `none` has no expiries; its loads are counted per TTL-long window.",
+        f"*At expiry* = reads that started within [{EXPIRY_WINDOW[0]}, +{EXPIRY_WINDOW[1]}] s",
+        "of an expiry moment.",
         "",
     ]
     for variant in variants:

@@ -88,24 +88,26 @@ async def _reader(
 
 async def _sampler(client: httpx.AsyncClient, w: Workload, t0: float, out: RunData) -> None:
     deadline = t0 + w.duration
-    while (now := time.perf_counter()) < deadline + 0.5:
+    while time.perf_counter() < deadline + 0.5:
         try:
             text = (await client.get("/metrics")).text
-            out.samples.append(Sample(now - t0, parse_counters(text, out.strategy)))
+            # stamped on arrival: the server read its counters just before answering
+            out.samples.append(Sample(time.perf_counter() - t0, parse_counters(text, out.strategy)))
         except httpx.HTTPError:
             pass
         await asyncio.sleep(SAMPLE_INTERVAL)
 
 
 async def _visible_after(client: httpx.AsyncClient, url: str, seats: set[int]) -> float | None:
-    """Poll the seat map until every seat of the hold shows as not available."""
+    """Poll the seat map until every seat of the hold shows as not available; the delay is
+    counted to the start of the read that showed it (its own queueing is not staleness)."""
     started = time.perf_counter()
-    while time.perf_counter() - started < VISIBILITY_TIMEOUT:
+    while (sent := time.perf_counter()) - started < VISIBILITY_TIMEOUT:
         r = await client.get(url)
         if r.status_code == 200:
             status = {s["id"]: s["status"] for s in r.json() if s["id"] in seats}
             if all(status.get(i) not in (None, "available") for i in seats):
-                return time.perf_counter() - started
+                return sent - started
         await asyncio.sleep(0.05)
     return None
 
@@ -156,14 +158,18 @@ async def run(
     out = RunData(strategy)
     limits = httpx.Limits(max_connections=w.readers + 20, max_keepalive_connections=w.readers + 20)
     timeout = httpx.Timeout(60.0)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
+    # The sampler and the booker get clients of their own: not queued behind 200 readers.
+    async with (
+        httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client,
+        httpx.AsyncClient(base_url=base_url, timeout=timeout) as side,
+    ):
         url = f"/api/events/{event_id}/seats"
         (await client.get(url)).raise_for_status()  # warm: the first population is not measured
         t0 = time.perf_counter()
         tasks = [_reader(client, url, w, t0, out) for _ in range(w.readers)]
-        tasks.append(_sampler(client, w, t0, out))
+        tasks.append(_sampler(side, w, t0, out))
         if w.holds_per_second > 0 and free_seats:
-            tasks.append(_booker(client, event_id, free_seats, token, w, t0, out))
+            tasks.append(_booker(side, event_id, free_seats, token, w, t0, out))
         await asyncio.gather(*tasks)
     out.reads.sort(key=lambda r: r.start)
     return out

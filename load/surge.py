@@ -55,7 +55,7 @@ SERVER_ENV = {
     "SEAT_CACHE_TTL_SECONDS": "2.0",
     "SEAT_CACHE_STALE_BOUND_SECONDS": "2.0",
 }
-SETTLE_SECONDS = 20.0
+SETTLE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -231,6 +231,17 @@ async def database_facts(database_url: str) -> dict[str, Any]:
             "SELECT count(*) FROM payments p JOIN reservations r ON r.id = p.reservation_id"
             " WHERE p.status = 'succeeded' AND r.status <> 'paid'"
         )
+        failure_reasons = await conn.fetch(
+            "SELECT coalesce(failure_reason, '') AS reason, count(*) AS n FROM payments"
+            " WHERE status = 'failed' GROUP BY 1 ORDER BY 2 DESC"
+        )
+        payment_seconds = await conn.fetch(
+            "SELECT status, count(*) AS n,"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,"
+            " percentile_cont(0.95) WITHIN GROUP (ORDER BY s) AS p95"
+            " FROM (SELECT status, extract(epoch FROM updated_at - created_at)::float8 AS s"
+            "       FROM payments WHERE status <> 'pending') x GROUP BY 1"
+        )
         multi_success = await conn.fetchval(
             "SELECT count(*) FROM (SELECT reservation_id FROM payments WHERE status = 'succeeded'"
             " GROUP BY 1 HAVING count(*) > 1) x"
@@ -257,6 +268,11 @@ async def database_facts(database_url: str) -> dict[str, Any]:
         "payments": per_event(list(pay_status)),
         "seats_sold": {int(r["event_id"]): int(r["n"]) for r in seats_sold},
         "seats_total": {int(r["event_id"]): int(r["n"]) for r in seats_total},
+        "payment_failure_reasons": {r["reason"]: int(r["n"]) for r in failure_reasons},
+        "payment_seconds_in_db": {
+            r["status"]: {"n": int(r["n"]), "p50": round(r["p50"], 2), "p95": round(r["p95"], 2)}
+            for r in payment_seconds
+        },
         "seats_sold_twice": int(sold_twice),
         "seats_active_twice": int(active_twice),
         "paid_without_succeeded_payment": int(paid_without_success),
@@ -398,12 +414,14 @@ def _le(key: str) -> float:
 def eta_accuracy(metrics: dict[str, Any], outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     # Server histogram, all events merged: predicted at join minus the actual wait.
     buckets: Counter[float] = Counter()
-    total, count = 0.0, 0.0
+    total: float | None = 0.0
+    count = 0.0
     for entry in metrics["eta"].values():
         for k, v in entry.items():
             if k.startswith("le "):
                 buckets[_le(k)] += v
-        total += entry.get("sum", 0.0)
+        # prometheus-client omits _sum for a histogram with negative buckets.
+        total = None if total is None or "sum" not in entry else total + entry["sum"]
         count += entry.get("count", 0.0)
 
     def quantile(q: float) -> float | None:
@@ -422,7 +440,7 @@ def eta_accuracy(metrics: dict[str, Any], outcomes: list[dict[str, Any]]) -> dic
     }
     server = {
         "count": int(count),
-        "mean_error_seconds": round(total / count, 2) if count else None,
+        "mean_error_seconds": round(total / count, 2) if count and total is not None else None,
         "median_bucket_le": quantile(0.5),
         "p10_bucket_le": quantile(0.1),
         "p90_bucket_le": quantile(0.9),
@@ -444,6 +462,23 @@ def eta_accuracy(metrics: dict[str, Any], outcomes: list[dict[str, Any]]) -> dic
             share_abs_within_5s=round(sum(1 for x in absolute if x <= 5) / len(absolute), 3),
         )
     return {"server_histogram": server, "client_observed": client}
+
+
+def payment_latency(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seconds from the 202 to the buyer seeing paid/failed (polls every 0.4 s)."""
+    waits = sorted(
+        o["settled_at"] - o["pay_requested_at"]
+        for o in outcomes
+        if "settled_at" in o and "pay_requested_at" in o
+    )
+    if not waits:
+        return {"count": 0}
+    return {
+        "count": len(waits),
+        "median_seconds": round(statistics.median(waits), 2),
+        "p95_seconds": round(waits[int(0.95 * (len(waits) - 1))], 2),
+        "max_seconds": round(waits[-1], 2),
+    }
 
 
 def route_stats(csv_prefix: Path) -> list[dict[str, str]]:
@@ -489,9 +524,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"- date: {report['date']}; wall time {report['seconds']} s",
         f"- machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; Locust, one uvicorn"
-        " process, one RQ worker, PostgreSQL and Redis all share these cores",
+        f" process, {p['workers']} RQ worker(s), PostgreSQL and Redis all share these cores",
         f"- command: `.venv/bin/python -m load.surge --users {p['users']} --spawn-rate"
-        f" {p['spawn_rate']} --duration {p['duration']}`",
+        f" {p['spawn_rate']:g} --duration {p['duration']} --workers {p['workers']}`",
         f"- server env: `{json.dumps(p['server_env'])}`",
         f"- buyer mix: leave while waiting {p['mix']['leave_waiting']}, leave once admitted"
         f" {p['mix']['leave_admitted']}, let the hold expire {p['mix']['let_expire']}; 1-4 seats"
@@ -561,6 +596,19 @@ def markdown(report: dict[str, Any]) -> str:
         "Journey outcomes (buyers' own records): "
         + ", ".join(f"{k} {v}" for k, v in sorted(report["journey_outcomes"].items())),
         "",
+        "Payment failures by reason: "
+        + "; ".join(f"{k} {v}" for k, v in report["payments"]["failure_reasons"].items())
+        + ". Payment request to settlement in the database: "
+        + "; ".join(
+            f"{k} n={v['n']} p50 {v['p50']} s p95 {v['p95']} s"
+            for k, v in report["payments"]["seconds_in_db"].items()
+        )
+        + ".",
+        "",
+        "Payment completion as buyers saw it (202 to paid/failed, 0.4 s polls): "
+        + ", ".join(f"{k} {v}" for k, v in report["payment_latency"].items())
+        + ".",
+        "",
         "## Requests by route (Locust)",
         "",
         "| route | requests | failures | median ms | p95 ms | p99 ms | req/s |",
@@ -582,8 +630,8 @@ def markdown(report: dict[str, Any]) -> str:
         "## ETA accuracy",
         "",
         "Server: `waitingroom_eta_error_seconds` (ETA predicted at join minus the actual wait;"
-        f" positive = pessimistic), {sh['count']} admissions: mean {sh['mean_error_seconds']} s,"
-        f" median in bucket le {sh['median_bucket_le']}, p10 le {sh['p10_bucket_le']},"
+        f" positive = pessimistic), {sh['count']} admissions: median in bucket"
+        f" le {sh['median_bucket_le']}, p10 le {sh['p10_bucket_le']},"
         f" p90 le {sh['p90_bucket_le']}; share within: {sh['share_within']}.",
         "",
         f"Buyers: ETA at join vs the wait until their poll saw `admitted` ({cl['count']} buyers;"
@@ -608,8 +656,10 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--spawn-rate", type=float, default=50)
     parser.add_argument("--duration", type=int, default=60, help="seconds of load (max 600)")
+    parser.add_argument("--workers", type=int, default=1, help="RQ worker processes (1-4)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    args.workers = min(max(args.workers, 1), 4)
     args.duration = min(max(args.duration, 5), 600)
     started = time.monotonic()
     out: Path = args.out
@@ -623,7 +673,9 @@ def main() -> None:
     for key in ("trace", "outcomes"):
         paths[key].write_text("")
 
-    with Stack(database="ticketing_surge", redis_db=10, env=SERVER_ENV) as stack:
+    with Stack(
+        database="ticketing_surge", redis_db=10, env=SERVER_ENV, workers=args.workers
+    ) as stack:
         events = create_events(stack)
         print(f"surge: events {[(e['id'], e['spec'].kind) for e in events]}", flush=True)
         code = run_locust(stack, events, args, paths)
@@ -644,6 +696,7 @@ def main() -> None:
             "users": args.users,
             "spawn_rate": args.spawn_rate,
             "duration": args.duration,
+            "workers": args.workers,
             "server_env": SERVER_ENV,
             "mix": {
                 "leave_waiting": float(os.environ.get("SURGE_P_LEAVE_WAITING", "0.08")),
@@ -678,6 +731,11 @@ def main() -> None:
         "problems": problems,
         "journey_outcomes": dict(Counter(o["outcome"] for o in outcomes)),
         "routes": route_stats(paths["csv"]),
+        "payment_latency": payment_latency(outcomes),
+        "payments": {
+            "failure_reasons": db["payment_failure_reasons"],
+            "seconds_in_db": db["payment_seconds_in_db"],
+        },
         "eta_accuracy": eta_accuracy(metrics, outcomes),
         "trace": {
             "path": str(

@@ -5,7 +5,8 @@ Starts uvicorn (one worker, random free port) serving the waiting-room routes pl
 phases (bare, join, poll; order rotated per round), each bounded by a request count and a
 time cap. It reports requests/s, the server's CPU time per request (from /proc, less
 sensitive to a slow client) and Redis commands per join/poll from INFO commandstats deltas
-(the server is shared, so the minimum over rounds is reported: other traffic only adds).
+(server-wide, so polluted by other users) and, exactly, from a short MONITOR sample
+filtered to the bench's db.
 
     .venv/bin/python -m load.waitingroom_bench [--rounds 3] [--requests 1000] [--concurrency 32]
 
@@ -169,6 +170,49 @@ def _per_op(phases: list[Phase]) -> dict[str, float]:
     return dict(sorted(out.items()))
 
 
+async def _monitor_sample(
+    redis: Redis, make_request: Callable[[int], Awaitable[httpx.Response]], count: int
+) -> dict[str, float]:
+    """Exact Redis commands per request: MONITOR for a short sample, counting only our db.
+
+    Other engineers run the same scripts on other dbs of this server, which INFO commandstats
+    cannot tell apart; MONITOR reports each command's db (commands run inside a script too).
+    Kept short because MONITOR slows the server for everyone while it runs.
+    """
+    db = int(redis.connection_pool.connection_kwargs.get("db", 0))
+    seen: list[str] = []
+    failed: list[str] = []
+
+    async def listen() -> None:
+        try:
+            async with redis.monitor() as monitor:
+                started.set()
+                async for cmd in monitor.listen():
+                    if cmd.get("db") == db:
+                        seen.append(str(cmd["command"]).split(" ", 1)[0].lower())
+        except Exception as exc:  # e.g. another client's command line over the stream limit
+            failed.append(repr(exc))
+            started.set()
+
+    started = asyncio.Event()
+    listener = asyncio.create_task(listen())
+    await asyncio.wait_for(started.wait(), timeout=5)
+    await asyncio.sleep(0.1)
+    for i in range(count):
+        await make_request(i)
+    await asyncio.sleep(0.3)  # let MONITOR deliver the tail
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    if failed:
+        print(f"  MONITOR sample failed ({failed[0]}); exact counts unavailable", flush=True)
+        return {}
+    counts: dict[str, int] = {}
+    for name in seen:
+        counts[name] = counts.get(name, 0) + 1
+    return {k: round(v / count, 2) for k, v in sorted(counts.items())}
+
+
 def _machine() -> dict[str, Any]:
     model = "unknown"
     with contextlib.suppress(OSError):
@@ -229,6 +273,9 @@ async def _bench(args: argparse.Namespace, port: int, server_pid: int) -> dict[s
                 phase = await _run_phase(name, client, kinds[name], args.requests, *common)
                 print(f"  round {round_no + 1} {name}: {phase.rps:.0f} req/s", flush=True)
                 phases.append(phase)
+        sample = args.monitor_sample
+        exact_join = await _monitor_sample(redis, join, sample) if sample else {}
+        exact_poll = await _monitor_sample(redis, poll, sample) if sample else {}
     queue_length = await redis.zcard(f"wr:{{{EVENT_ID}}}:queue")
     await WaitingRoom(redis, "x").reset(EVENT_ID)
     await redis.aclose()
@@ -258,6 +305,7 @@ async def _bench(args: argparse.Namespace, port: int, server_pid: int) -> dict[s
             "server": "uvicorn (uvloop, httptools), 1 worker, same machine as the client",
             "redis_url": REDIS_URL,
             "queue_length_at_end": queue_length,
+            "monitor_sample": args.monitor_sample,
         },
         "phases": [asdict(p) for p in phases],
         "bare_rps": round(bare_rps, 1),
@@ -274,8 +322,10 @@ async def _bench(args: argparse.Namespace, port: int, server_pid: int) -> dict[s
             "join": round(cpu(of("join")), 1),
             "poll": round(cpu(of("poll")), 1),
         },
-        "redis_commands_per_join": _per_op(of("join")),
-        "redis_commands_per_poll": _per_op(of("poll")),
+        "redis_commands_per_join": exact_join,
+        "redis_commands_per_poll": exact_poll,
+        "commandstats_per_join_upper_bound": _per_op(of("join")),
+        "commandstats_per_poll_upper_bound": _per_op(of("poll")),
         "target_ratio": 0.7,
     }
 
@@ -306,10 +356,14 @@ def _markdown(r: dict[str, Any]) -> str:
         f"Per-round join+poll/bare ratios: {r['ratio_per_round']} (median {r['ratio_median']}). "
         f"Target ≥ {r['target_ratio']}: {'met' if met else 'NOT met'} on the aggregate.",
         "",
-        f"Redis commands per join: `{r['redis_commands_per_join']}`; per poll: "
-        f"`{r['redis_commands_per_poll']}` — one EVALSHA (one round trip) per request; the "
-        "others run inside the script (INFO commandstats counts them too). Minimum over rounds "
-        "of the server-wide deltas, so an upper bound.",
+        f"Redis commands per join: `{r['redis_commands_per_join'] or 'unavailable'}`; "
+        f"per poll: `{r['redis_commands_per_poll'] or 'unavailable'}` — one EVALSHA (one round "
+        "trip) per request, the others run inside that script. Counted exactly with MONITOR "
+        "on our db for "
+        f"{p['monitor_sample']} requests each. INFO commandstats deltas (server-wide, so "
+        "polluted by other engineers running the same scripts on other dbs; minimum over "
+        f"rounds): join `{r['commandstats_per_join_upper_bound']}`, poll "
+        f"`{r['commandstats_per_poll_upper_bound']}`.",
         "",
         "Caveats: the httpx client runs on the same 2 CPUs as the server and Redis, and other "
         "engineers' jobs ran at the same time, so req/s moves a lot between rounds; the server "
@@ -323,6 +377,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of bare/join/poll phases")
     parser.add_argument("--requests", type=int, default=1000, help="requests per phase")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--monitor-sample", type=int, default=100, help="requests sampled under MONITOR (0: off)"
+    )
     parser.add_argument("--phase-seconds", type=float, default=2.0, help="time cap per phase")
     args = parser.parse_args()
 

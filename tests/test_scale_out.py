@@ -72,7 +72,7 @@ def processes(database_url: str, redis_url: str) -> Iterator[tuple[str, str]]:
             procs.append(start_worker(**WORKER_ENV))
         yield f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}"
         for proc in procs:
-            assert proc.poll() is None, f"a process of the cluster died: {proc.args}"
+            assert proc.poll() is None, f"a process of the cluster died: {proc.args!r}"
     finally:
         for proc in procs:
             stop(proc)
@@ -224,11 +224,13 @@ async def test_one_admission_sequence_across_two_admitters(cluster: Cluster) -> 
     max_seen_active = 0
     end = time.monotonic() + 6
     while time.monotonic() < end:
-        members = cluster.redis.zrange(keys.active, 0, -1, withscores=True)
+        members: list[tuple[bytes, float]] = cluster.redis.zrange(  # type: ignore[assignment]
+            keys.active, 0, -1, withscores=True
+        )
         max_seen_active = max(max_seen_active, len(members))
-        assert len(members) <= max_active, f"active set over max_active: {members}"
+        assert len(members) <= max_active, f"active set over max_active: {members!r}"
         for member, score in members:
-            seen.setdefault(member.decode(), score)
+            seen.setdefault(member.decode(), float(score))
         await asyncio.sleep(0.03)
 
     admitted = {u: s for u, s in seen.items() if u != str(blocker["id"])}
@@ -317,7 +319,7 @@ async def test_seat_cache_staleness_bound_across_processes(cluster: Cluster) -> 
     user = await make_user(cluster.a)
 
     def status(seat_map: list[dict[str, Any]]) -> str:
-        return next(s["status"] for s in seat_map if s["id"] == seat)
+        return str(next(s["status"] for s in seat_map if s["id"] == seat))
 
     # Warm both processes' caches (Redis and B's in-process tier) with "available".
     for _ in range(3):

@@ -22,7 +22,9 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from waitingroom import RoomConfig, TokenRejected, WaitingRoom, run_admitter
 from waitingroom.keys import RoomKeys
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Own variable, not TEST_REDIS_URL: that one names the suite-wide db (conftest, live server),
+# and these fixtures flush their db before every test.
+REDIS_URL = os.environ.get("WAITINGROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 SECRET = "test-admission-secret-of-sufficient-length"
 T0 = 1_800_000_000.0
 

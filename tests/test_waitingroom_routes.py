@@ -17,7 +17,9 @@ from starlette.templating import Jinja2Templates
 
 from waitingroom import RoomConfig, WaitingRoom, build_routes
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Own variable, not TEST_REDIS_URL: that one names the suite-wide db (conftest, live server),
+# and these fixtures flush their db before every test.
+REDIS_URL = os.environ.get("WAITINGROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 SECRET = "test-admission-secret-of-sufficient-length"
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 T0 = 1_800_000_000.0
