@@ -36,6 +36,21 @@ def instrument_libraries() -> None:
     _libraries_done = True
 
 
+def uninstrument_libraries() -> None:
+    """Undo instrument_libraries() (booking.tracing.stop_tracing uses it)."""
+    global _libraries_done
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    asyncpg_instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    if asyncpg_instrumentor.is_instrumented_by_opentelemetry:
+        asyncpg_instrumentor.uninstrument()
+    redis_instrumentor = RedisInstrumentor()
+    if redis_instrumentor.is_instrumented_by_opentelemetry:
+        redis_instrumentor.uninstrument()
+    _libraries_done = False
+
+
 def instrument_app(app: Starlette) -> None:
     """Add the OpenTelemetry ASGI middleware to `app` and instrument its libraries."""
     from opentelemetry.instrumentation.starlette import StarletteInstrumentor

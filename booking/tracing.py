@@ -30,6 +30,7 @@ from opentelemetry.util.types import Attributes
 from booking.settings import Settings
 
 _provider: TracerProvider | None = None
+_active = False
 
 
 class DropOrphanClientSpans(Sampler):
@@ -59,11 +60,12 @@ def setup_tracing(settings: Settings, extra_processor: SpanProcessor | None = No
     A later call with `extra_processor` adds it to the provider already installed (tests use an
     in-memory exporter this way); without one, a later call changes nothing.
     """
-    global _provider
+    global _provider, _active
     if _provider is not None:
         if extra_processor is not None:
             _provider.add_span_processor(extra_processor)
-        return True
+            _active = True
+        return _active
     if not settings.otel_exporter_otlp_endpoint and extra_processor is None:
         return False
     provider = TracerProvider(
@@ -79,7 +81,21 @@ def setup_tracing(settings: Settings, extra_processor: SpanProcessor | None = No
         provider.add_span_processor(extra_processor)
     trace.set_tracer_provider(provider)
     _provider = provider
+    _active = True
     return True
+
+
+def stop_tracing() -> None:
+    """Stop instrumenting: later setup_tracing() calls (without a processor) answer False.
+
+    For tests that turned tracing on in a shared process; OpenTelemetry's global provider
+    cannot be replaced, so it stays installed but new apps and jobs are no longer instrumented.
+    """
+    global _active
+    _active = False
+    from booking.instrumentation import uninstrument_libraries
+
+    uninstrument_libraries()
 
 
 def current_carrier() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Holds benchmark: hold throughput and the single-seat race, side by side with a bare baseline.
 
-    .venv/bin/python -m load.holds_bench [--clients 32] [--seconds 2.5] [--rounds 2]
+    .venv/bin/python -m load.holds_bench [--clients 32] [--seconds 2.5] [--rounds 3]
 
 Starts one app + one worker (load/serve.py) on a fresh database `ticketing_bench` and Redis db 11,
 then in ONE run, `--rounds` times in alternating order:
@@ -305,7 +305,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=2.5, help="per phase (bounded)")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     seconds = min(max(args.seconds, 0.5), 10.0)

@@ -44,6 +44,7 @@ class Summary:
     holds: int
     visible_mean_ms: float
     visible_max_ms: float
+    loadavg: float
 
 
 def load_events(data: RunData) -> list[tuple[float, int]]:
@@ -138,4 +139,5 @@ def summarize(data: RunData, variant: str, duration: float, ttl: float) -> Summa
         holds=sum(1 for h in data.holds if h.status == 201),
         visible_mean_ms=float(np.mean(visible)) if visible else math.nan,
         visible_max_ms=max(visible, default=math.nan),
+        loadavg=data.loadavg,
     )

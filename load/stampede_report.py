@@ -160,21 +160,37 @@ def _fmt(v: float, digits: int = 1) -> str:
 def _table(rows: list[Summary], holds: bool) -> list[str]:
     head = (
         "| strategy | reads/s | errors | loads/expiry mean | max | expiries | loads | p50 ms"
-        " | p95 ms | p99 ms | p99 at expiry ms | stale reads | stale age p99 ms | max age ms |"
+        " | p95 ms | p99 ms | p99 at expiry ms | stale reads | stale age p99 ms | max age ms"
+        " | load avg |"
     )
     lines = [head + (" holds | visible after mean/max ms |" if holds else "")]
-    lines.append("|---" * (14 + (2 if holds else 0)) + "|")
+    lines.append("|---" * (15 + (2 if holds else 0)) + "|")
     for s in rows:
         cells = [
             s.strategy, _fmt(s.throughput), str(s.errors), _fmt(s.loads_per_expiry_mean),
             str(s.loads_per_expiry_max), str(s.expiries), str(s.loads), _fmt(s.p50 * 1000),
             _fmt(s.p95 * 1000), _fmt(s.p99 * 1000), _fmt(s.p99_at_expiry * 1000),
             str(s.stale_reads), _fmt(s.stale_age_p99_ms, 0), _fmt(s.max_age_ms, 0),
+            _fmt(s.loadavg),
         ]  # fmt: skip
         if holds:
             cells += [str(s.holds), f"{_fmt(s.visible_mean_ms, 0)} / {_fmt(s.visible_max_ms, 0)}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _checks(rows: list[Summary], bound_ms: float) -> list[str]:
+    """Computed statements, so a regenerated report never contradicts its own table."""
+    out = []
+    for s in rows:
+        if math.isnan(s.max_age_ms):
+            continue
+        verdict = "within" if s.max_age_ms <= bound_ms else "**beyond**"
+        out.append(
+            f"- {s.strategy}: oldest data served {s.max_age_ms:.0f} ms, {verdict} the"
+            f" {bound_ms:.0f} ms staleness bound; {s.errors} errors"
+        )
+    return out
 
 
 def write_markdown(
@@ -211,9 +227,11 @@ def write_markdown(
         "of an expiry moment.",
         "",
     ]
+    bound_ms = float(params["stale_bound_s"]) * 1000
     for variant in variants:
         rows = [s for s in summaries if s.variant == variant]
         lines += [f"## {variant}", "", *_table(rows, variant == "holds"), ""]
+        lines += [*_checks(rows, bound_ms), ""]
     lines += [
         "## Files",
         "",

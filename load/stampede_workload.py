@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import re
 import time
@@ -59,6 +60,7 @@ class RunData:
     reads: list[Read] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
+    loadavg: float = 0.0  # 1-minute load average at the end: the machine is shared
 
 
 def parse_counters(text: str, strategy: str) -> dict[str, float]:
@@ -172,4 +174,5 @@ async def run(
             tasks.append(_booker(side, event_id, free_seats, token, w, t0, out))
         await asyncio.gather(*tasks)
     out.reads.sort(key=lambda r: r.start)
+    out.loadavg = os.getloadavg()[0]
     return out

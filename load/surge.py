@@ -517,6 +517,26 @@ def eviction_preview(trace: Path) -> list[str]:
     return out
 
 
+def diagnosis(report: dict[str, Any]) -> list[str]:
+    """A sentence on the bottleneck, when the numbers show one."""
+    reasons = report["payments"]["failure_reasons"]
+    expired = sum(v for k, v in reasons.items() if k.startswith("hold expired"))
+    settled = sum(v["n"] for v in report["payments"]["seconds_in_db"].values())
+    pending = report["checks"]["pending_after_settle"]
+    if settled + pending and (expired + pending) / (settled + pending) > 0.1:
+        hold = report["parameters"]["server_env"]["HOLD_SECONDS"]
+        workers = report["parameters"]["workers"]
+        return [
+            f"**Bottleneck: payment completion.** {expired} payments failed because the hold"
+            f" ({hold} s) expired while the job waited in the RQ queue, and {pending} were still"
+            f" pending after the settle wait: {workers} worker(s) complete jobs one at a time"
+            " (each pays the provider's latency), fewer per second than buyers pay. Workers are"
+            " stateless: rerun with `--workers 3` to compare.",
+            "",
+        ]
+    return []
+
+
 def markdown(report: dict[str, Any]) -> str:
     m, p = report["machine"], report["parameters"]
     lines = [
@@ -605,6 +625,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
         + ".",
         "",
+        *diagnosis(report),
         "Payment completion as buyers saw it (202 to paid/failed, 0.4 s polls): "
         + ", ".join(f"{k} {v}" for k, v in report["payment_latency"].items())
         + ".",

@@ -23,7 +23,7 @@ from rq import Queue, SimpleWorker
 
 from booking.app import create_app
 from booking.settings import Settings, load_settings
-from booking.tracing import setup_tracing
+from booking.tracing import setup_tracing, stop_tracing
 from tests.conftest import ADMIN_TOKEN, bearer, make_event, make_user
 
 PAYMENT_ROUTE = "/api/reservations/{reservation_id:int}/payment"
@@ -118,8 +118,11 @@ def test_payment_trace_spans_request_and_worker_job(
         _run_jobs(redis_url, queue_name)
         spans = exporter.get_finished_spans()
     finally:
-        # The provider stays installed for this process; stop collecting into this exporter.
+        # OpenTelemetry's provider stays installed for this process: stop instrumenting the
+        # libraries and apps built by later tests, and stop collecting into this exporter.
+        stop_tracing()
         exporter.shutdown()
+    assert not setup_tracing(settings), "tracing should be off again for later tests"
     by_id = {s.context.span_id: s for s in spans}
     requests = [
         s
