@@ -73,7 +73,7 @@ def reset_redis(url: str) -> None:
         client.close()
 
 
-def machine() -> dict[str, str | int]:
+def machine() -> dict[str, str | int | float]:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -87,6 +87,8 @@ def machine() -> dict[str, str | int]:
         "cores": os.cpu_count() or 0,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        # Other work on the box (the cores are shared): the 1-minute load average when asked.
+        "loadavg_1m": round(os.getloadavg()[0], 2),
     }
 
 

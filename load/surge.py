@@ -543,7 +543,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# Surge simulation",
         "",
         f"- date: {report['date']}; wall time {report['seconds']} s",
-        f"- machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; Locust, one uvicorn"
+        f"- machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; 1-minute load average"
+        f" before the run {m.get('loadavg_1m', '?')}; Locust, one uvicorn"
         f" process, {p['workers']} RQ worker(s), PostgreSQL and Redis all share these cores",
         f"- command: `.venv/bin/python -m load.surge --users {p['users']} --spawn-rate"
         f" {p['spawn_rate']:g} --duration {p['duration']} --workers {p['workers']}`",
@@ -683,6 +684,7 @@ def main() -> None:
     args.workers = min(max(args.workers, 1), 4)
     args.duration = min(max(args.duration, 5), 600)
     started = time.monotonic()
+    box = machine()
     out: Path = args.out
     (out / "traces").mkdir(parents=True, exist_ok=True)
     paths = {
@@ -712,7 +714,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.monotonic() - started),
-        "machine": machine(),
+        "machine": box,
         "parameters": {
             "users": args.users,
             "spawn_rate": args.spawn_rate,
