@@ -61,6 +61,11 @@ def dashboard_command(settings: Settings) -> list[str] | None:
     ]
 
 
+def worker_metrics_port(settings: Settings, index: int) -> int:
+    """Each worker process serves its metrics on its own port (0 keeps them all off)."""
+    return settings.worker_metrics_port + index if settings.worker_metrics_port > 0 else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="checks, migrations, seed; web + worker + RQ UI")
     parser.add_argument(
@@ -71,7 +76,14 @@ def main() -> None:
     event_id = asyncio.run(prepare(settings))
     if args.prepare_only:
         return
-    worker = subprocess.Popen([sys.executable, "-m", "workers.run"], env=os.environ.copy())
+    # Payment jobs wait on the provider one at a time per worker, so a surge needs several.
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "workers.run"],
+            env={**os.environ, "WORKER_METRICS_PORT": str(worker_metrics_port(settings, i))},
+        )
+        for i in range(settings.workers)
+    ]
     web = subprocess.Popen(
         [
             sys.executable,
@@ -87,7 +99,7 @@ def main() -> None:
         ],
         env=os.environ.copy(),
     )
-    children = [web, worker]
+    children = [web, *workers]
     command = dashboard_command(settings)
     if command is not None:
         children.append(subprocess.Popen(command, env=os.environ.copy()))
@@ -95,14 +107,13 @@ def main() -> None:
     print(f"service: {base}/  waiting room: {base}/events/{event_id}/waiting-room")
     print(f"metrics: {base}/metrics  readiness: {base}/readyz  (Ctrl-C stops them all)")
     if settings.worker_metrics_port > 0:
-        print(
-            f"worker metrics: http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/"
-        )
+        ports = ", ".join(str(worker_metrics_port(settings, i)) for i in range(settings.workers))
+        print(f"{settings.workers} workers, metrics on {settings.worker_metrics_host}: {ports}")
     if command is not None:
         print(f"RQ dashboard: http://{settings.rq_dashboard_host}:{settings.rq_dashboard_port}/")
     try:
         # The dashboard is a convenience: its exit does not stop the service.
-        while web.poll() is None and worker.poll() is None:
+        while web.poll() is None and all(w.poll() is None for w in workers):
             try:
                 web.wait(timeout=1)
             except subprocess.TimeoutExpired:
@@ -118,7 +129,7 @@ def main() -> None:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    raise SystemExit(web.returncode or worker.returncode or 0)
+    raise SystemExit(web.returncode or next((w.returncode for w in workers if w.returncode), 0))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ ENV_DEFAULTS: dict[str, str] = {
     "MAX_SEATS_PER_HOLD": "10",
     "SWEEP_INTERVAL_SECONDS": "30",
     "RQ_QUEUE": "ticketing",
+    "WORKERS": "2",
     "PAYMENT_LATENCY_MS": "200",
     "PAYMENT_FAILURE_RATE": "0.0",
     "ADMISSION_SECRET": "dev-only-admission-secret-change-me",
@@ -66,6 +67,7 @@ class Settings:
     max_seats_per_hold: int
     sweep_interval_seconds: int
     rq_queue: str
+    workers: int
     payment_latency_ms: int
     payment_failure_rate: float
     admission_secret: str

@@ -146,3 +146,19 @@ async def test_errors_are_problem_json(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/api/events/101/queue/%7Bbad%7D"), 404)
     assert (await client.post("/api/events/101/queue")).status_code == 401
     assert (await client.post("/api/events/abc/queue", headers={"x-user": "a"})).status_code == 404
+
+
+async def test_leave_gives_the_place_to_the_next_in_line(
+    client: httpx.AsyncClient, room: WaitingRoom
+) -> None:
+    alice = (await client.post("/api/events/101/queue", headers={"x-user": "alice"})).json()
+    bob = (await client.post("/api/events/101/queue", headers={"x-user": "bob"})).json()
+    url = f"/api/events/101/queue/{alice['ticket']}"
+    # Only the ticket's owner can give it up.
+    assert_problem(await client.delete(url, headers={"x-user": "bob"}), 404)
+    assert (await client.delete(url)).status_code == 401
+    left = await client.delete(url, headers={"x-user": "alice"})
+    assert left.status_code == 200 and left.json() == {"status": "left"}
+    poll = (await client.get(f"/api/events/101/queue/{bob['ticket']}")).json()
+    assert poll["position"] == 1
+    assert await room.admit_tick(CONFIGS["101"]) == ["bob"]

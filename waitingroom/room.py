@@ -202,6 +202,13 @@ class WaitingRoom:
         )
         return was_active or was_waiting
 
+    async def ticket_owner(self, event: EventRef, ticket: str) -> str | None:
+        """The user id a ticket was issued to, or None for an unknown ticket."""
+        owner = await self.redis.hget(RoomKeys(_event_id(event)).tickets, ticket)
+        if owner is None:
+            return None
+        return owner.decode() if isinstance(owner, bytes) else str(owner)
+
     async def reset(self, event: EventRef) -> None:
         """Delete all of an event's room state (ops/tests; poll-limit counters expire alone)."""
         keys = RoomKeys(_event_id(event))

@@ -114,6 +114,28 @@ def build_routes(
             body["admission_token"] = result.admission_token
         return JSONResponse(body, headers=_NO_STORE)
 
+    async def leave(request: Request) -> Response:
+        """The buyer gives up: their place (or active slot) goes to the next in line at once."""
+        event_id = str(request.path_params["event_id"])
+        ticket = str(request.path_params["ticket"])
+        user_id = await authenticate(request)
+        config = await get_config(event_id)
+        if config is None:
+            return _event_not_found(event_id)
+        try:
+            # Another user's ticket is answered like an unknown one: tickets cannot be probed.
+            if await room.ticket_owner(config, ticket) != str(user_id):
+                return problem(
+                    404,
+                    "Ticket not found",
+                    "no such ticket of yours for this event",
+                    "/problems/ticket-not-found",
+                )
+            left = await room.leave(config, user_id)
+        except RedisError:
+            return _unavailable()
+        return JSONResponse({"status": "left" if left else "gone"}, headers=_NO_STORE)
+
     async def page(request: Request) -> Response:
         event_id = str(request.path_params["event_id"])
         config = await get_config(event_id)
@@ -130,5 +152,8 @@ def build_routes(
     return [
         Route("/api/events/{event_id:int}/queue", join, methods=["POST"], name="wr_join"),
         Route("/api/events/{event_id:int}/queue/{ticket}", poll, methods=["GET"], name="wr_poll"),
+        Route(
+            "/api/events/{event_id:int}/queue/{ticket}", leave, methods=["DELETE"], name="wr_leave"
+        ),
         Route("/events/{event_id:int}/waiting-room", page, methods=["GET"], name="wr_page"),
     ]

@@ -53,12 +53,12 @@ async def _complete_payment(settings: Settings, payment_id: int) -> dict[str, An
     conn = await _connect(settings)
     try:
         outcome = await complete_payment(conn, provider, payment_id)
+        metrics.PAYMENT_LATENCY.observe(time.perf_counter() - started)
+        metrics.PAYMENT_OUTCOMES.labels(outcome.status).inc()
+        if outcome.status == "succeeded":
+            await after_sale(settings, conn, outcome.event_id, outcome.user_id)
     finally:
         await conn.close()
-    metrics.PAYMENT_LATENCY.observe(time.perf_counter() - started)
-    metrics.PAYMENT_OUTCOMES.labels(outcome.status).inc()
-    if outcome.status == "succeeded":
-        await after_sale(settings, outcome.event_id, outcome.user_id)
     log.info("payment %s: %s %s", payment_id, outcome.status, outcome.reason or "")
     return {"payment_id": payment_id, "status": outcome.status, "reason": outcome.reason}
 

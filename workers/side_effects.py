@@ -33,20 +33,22 @@ async def after_release(settings: Settings, event_ids: Iterable[int]) -> None:
         await client.aclose()
 
 
-async def after_sale(settings: Settings, event_id: int, user_id: int) -> None:
-    """Seats sold: refresh the seat map and free the buyer's waiting-room slot at once."""
-    await after_release(settings, [event_id])
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        config = await room_config(conn, event_id)
-    finally:
-        await conn.close()
-    if config is None or not config.enabled:
-        return
+async def after_sale(
+    settings: Settings, conn: asyncpg.Connection, event_id: int, user_id: int
+) -> None:
+    """Seats sold: refresh the seat map and free the buyer's waiting-room slot at once.
+
+    Reuses the job's database connection and one Redis client for both steps.
+    """
+    config = await room_config(conn, event_id)
     client = aioredis.Redis.from_url(settings.redis_url)
+    cache = build_seat_cache(settings, client)
     try:
-        await WaitingRoom(client, settings.admission_secret).complete(config, str(user_id))
+        await invalidate_seat_maps(cache, [event_id])
+        if config is not None and config.enabled:
+            await WaitingRoom(client, settings.admission_secret).complete(config, str(user_id))
     except aioredis.RedisError:
-        log.exception("freeing the waiting-room slot failed")
+        log.exception("seat-map invalidation or freeing the waiting-room slot failed")
     finally:
+        await cache.aclose()
         await client.aclose()
