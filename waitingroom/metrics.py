@@ -38,6 +38,13 @@ ETA_ERROR = Histogram(
     ["event"],
     buckets=_SIGNED_BUCKETS,
 )
+# Signed buckets make prometheus-client drop _sum, so the mean error needs this one too.
+ETA_ABS_ERROR = Histogram(
+    "waitingroom_eta_abs_error_seconds",
+    "Absolute difference between the ETA predicted at join and the actual wait",
+    ["event"],
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+)
 WAIT = Histogram(
     "waitingroom_wait_seconds",
     "Actual wait from join (or opening) to admission",

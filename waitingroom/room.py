@@ -153,6 +153,7 @@ class WaitingRoom:
             if adm.position_at_join is not None:
                 predicted = eta_seconds(adm.position_at_join, adm.rate_at_join)
                 metrics.ETA_ERROR.labels(event).observe(predicted - actual)
+                metrics.ETA_ABS_ERROR.labels(event).observe(abs(predicted - actual))
         return [adm.user_id for adm in outcome.admitted]
 
     async def verify_token(self, token: str, user_id: str | int, event_id: str | int) -> bool:
