@@ -27,7 +27,7 @@ import httpx
 from booking.cache import STRATEGIES
 from load import stampede_report as report
 from load.serve import Stack, machine
-from load.stampede_analysis import Summary, summarize
+from load.stampede_analysis import Summary, median_summary, summarize
 from load.stampede_workload import RunData, Workload, run
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
@@ -48,6 +48,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=40)
     p.add_argument("--seats-per-row", type=int, default=50)
     p.add_argument("--holds-per-second", type=float, default=2.0)
+    p.add_argument("--repeat", type=int, default=2, help="runs per strategy; tables show medians")
     p.add_argument("--out", type=Path, default=RESULTS)
     return p.parse_args(argv)
 
@@ -104,25 +105,37 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown strategies/variants: {', '.join(sorted(unknown))}")
     args.out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC).replace(microsecond=0).isoformat()
-    runs: dict[tuple[str, str], RunData] = {}
-    summaries: list[Summary] = []
-    total = len(strategies) * len(variants)
-    for variant in variants:
-        for strategy in strategies:
-            n = len(runs) + 1
-            print(f"[{n}/{total}] {variant}/{strategy}: {args.duration:.0f} s ...", flush=True)
-            t = time.monotonic()
-            runs[variant, strategy] = data = run_one(args, variant, strategy)
-            s = summarize(data, variant, args.duration, args.ttl)
-            summaries.append(s)
-            print(
-                f"[{n}/{total}] {variant}/{strategy}: {s.throughput:.0f} reads/s,"
-                f" {s.errors} errors,"
-                f" loads/expiry mean {s.loads_per_expiry_mean:.1f} max {s.loads_per_expiry_max},"
-                f" p99 {s.p99 * 1000:.0f} ms (at expiry {s.p99_at_expiry * 1000:.0f} ms),"
-                f" {s.stale_reads} stale ({time.monotonic() - t:.0f} s)",
-                flush=True,
-            )
+    runs: dict[tuple[str, str], RunData] = {}  # first run of each: for the timeline plot
+    every: dict[tuple[str, str], list[Summary]] = {}
+    total = len(strategies) * len(variants) * args.repeat
+    n = 0
+    for rep in range(args.repeat):
+        for variant in variants:
+            for strategy in strategies:
+                n += 1
+                tag = f"[{n}/{total}] {variant}/{strategy} run {rep + 1}"
+                print(f"{tag}: {args.duration:.0f} s ...", flush=True)
+                t = time.monotonic()
+                try:
+                    data = run_one(args, variant, strategy)
+                except Exception as exc:  # one broken run must not lose the others
+                    print(f"{tag}: FAILED: {exc!r}", flush=True)
+                    continue
+                runs.setdefault((variant, strategy), data)
+                s = summarize(data, variant, args.duration, args.ttl)
+                every.setdefault((variant, strategy), []).append(s)
+                print(
+                    f"{tag}: {s.throughput:.0f} reads/s, {s.errors} errors, loads/expiry mean"
+                    f" {s.loads_per_expiry_mean:.1f} max {s.loads_per_expiry_max},"
+                    f" p99 {s.p99 * 1000:.0f} ms (at expiry {s.p99_at_expiry * 1000:.0f} ms),"
+                    f" {s.stale_reads} stale, load avg {s.loadavg:.1f}"
+                    f" ({time.monotonic() - t:.0f} s)",
+                    flush=True,
+                )
+    summaries = [
+        median_summary(every[v, s]) for v in variants for s in strategies if (v, s) in every
+    ]
+    all_runs = [x for v in variants for s in strategies for x in every.get((v, s), [])]
     params: dict[str, Any] = {
         "date": started,
         "duration_s": args.duration,
@@ -135,8 +148,9 @@ def main(argv: list[str] | None = None) -> None:
         "seats": args.rows * args.seats_per_row,
         "holds_per_s": args.holds_per_second,
         "app": "1 uvicorn process",
+        "repeat": args.repeat,
     }
-    files = report.write_csvs(args.out, summaries, runs)
+    files = report.write_csvs(args.out, summaries, all_runs, runs)
     files.append(report.plot_timelines(args.out, runs, variants, strategies))
     files.append(report.plot_latency(args.out, summaries, variants))
     files.append(report.plot_loads_per_expiry(args.out, summaries, variants))

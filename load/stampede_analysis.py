@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,26 @@ class Summary:
     visible_mean_ms: float
     visible_max_ms: float
     loadavg: float
+    server_p50: float  # upper bucket bound from the server's own latency histogram
+    server_p99: float
+    runs: int = 1  # > 1: a median over repeated runs
+
+
+def median_summary(runs: list[Summary]) -> Summary:
+    """Field-wise median over repeated runs of one strategy and variant (the machine is shared:
+    one unlucky run should not decide a comparison)."""
+    first = runs[0]
+    values: dict[str, Any] = {}
+    for f in fields(Summary):
+        column = [getattr(r, f.name) for r in runs]
+        if isinstance(column[0], str):
+            values[f.name] = column[0]
+        else:
+            finite = [float(v) for v in column if not math.isnan(float(v))]
+            med = float(np.median(finite)) if finite else math.nan
+            values[f.name] = round(med) if isinstance(getattr(first, f.name), int) else med
+    values["runs"] = len(runs)
+    return Summary(**values)
 
 
 def load_events(data: RunData) -> list[tuple[float, int]]:
@@ -94,6 +115,14 @@ def loads_per_window(events: list[tuple[float, int]], window: float, duration: f
     return per
 
 
+def bucket_percentile(buckets: list[tuple[float, float]], q: float) -> float:
+    """Upper bound of the histogram bucket holding the q-th percentile (cumulative buckets)."""
+    if not buckets or buckets[-1][1] == 0:
+        return math.nan
+    target = buckets[-1][1] * q / 100
+    return next(le for le, n in buckets if n >= target)
+
+
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else math.nan
 
@@ -140,4 +169,6 @@ def summarize(data: RunData, variant: str, duration: float, ttl: float) -> Summa
         visible_mean_ms=float(np.mean(visible)) if visible else math.nan,
         visible_max_ms=max(visible, default=math.nan),
         loadavg=data.loadavg,
+        server_p50=bucket_percentile(data.server_buckets, 50),
+        server_p99=bucket_percentile(data.server_buckets, 99),
     )

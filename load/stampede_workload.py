@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 import httpx
 
 COUNTERS = ("loads", "hits", "misses", "stale_served", "lock_waits")
+_SEATS_BUCKET = re.compile(
+    r'^http_request_duration_seconds_bucket\{le="([^"]+)",method="GET",route="[^"]*seats"\} (\S+)$',
+    re.MULTILINE,
+)
 _COUNTER_LINE = re.compile(
     r'^seat_cache_(loads|hits|misses|stale_served|lock_waits)_total\{strategy="([a-z]+)"\} (\S+)$',
     re.MULTILINE,
@@ -61,6 +65,10 @@ class RunData:
     samples: list[Sample] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
     loadavg: float = 0.0  # 1-minute load average at the end: the machine is shared
+    # The server's own http_request_duration_seconds buckets for the seat-map route:
+    # (upper bound, cumulative count). The client shares 2 CPUs with the server, so bursts of
+    # answers (after a pile-up) queue in the client; these show what the server itself took.
+    server_buckets: list[tuple[float, float]] = field(default_factory=list)
 
 
 def parse_counters(text: str, strategy: str) -> dict[str, float]:
@@ -105,7 +113,10 @@ async def _visible_after(client: httpx.AsyncClient, url: str, seats: set[int]) -
     counted to the start of the read that showed it (its own queueing is not staleness)."""
     started = time.perf_counter()
     while (sent := time.perf_counter()) - started < VISIBILITY_TIMEOUT:
-        r = await client.get(url)
+        try:
+            r = await client.get(url)
+        except httpx.HTTPError:
+            continue
         if r.status_code == 200:
             status = {s["id"]: s["status"] for s in r.json() if s["id"] in seats}
             if all(status.get(i) not in (None, "available") for i in seats):
@@ -133,18 +144,20 @@ async def _booker(
     random.shuffle(free_seats)
     while (now := time.perf_counter()) < deadline and len(free_seats) >= 2:
         seats = [free_seats.pop(), free_seats.pop()]
-        r = await client.post(
-            f"/api/events/{event_id}/holds",
-            json={"seat_ids": seats},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        answered = time.perf_counter()
-        if r.status_code == 201:
-            probes.append(
-                asyncio.create_task(probe(now - t0, answered - now, r.status_code, set(seats)))
+        try:
+            r = await client.post(
+                f"/api/events/{event_id}/holds",
+                json={"seat_ids": seats},
+                headers={"Authorization": f"Bearer {token}"},
             )
+            status = r.status_code
+        except httpx.HTTPError:
+            status = 0
+        answered = time.perf_counter()
+        if status == 201:
+            probes.append(asyncio.create_task(probe(now - t0, answered - now, status, set(seats))))
         else:
-            out.holds.append(Hold(now - t0, answered - now, r.status_code, None))
+            out.holds.append(Hold(now - t0, answered - now, status, None))
         await asyncio.sleep(max(0.0, 1.0 / w.holds_per_second - (answered - now)))
     await asyncio.gather(*probes)
 
@@ -173,6 +186,8 @@ async def run(
         if w.holds_per_second > 0 and free_seats:
             tasks.append(_booker(side, event_id, free_seats, token, w, t0, out))
         await asyncio.gather(*tasks)
+        text = (await side.get("/metrics")).text
+        out.server_buckets = [(float(le), float(n)) for le, n in _SEATS_BUCKET.findall(text)]
     out.reads.sort(key=lambda r: r.start)
     out.loadavg = os.getloadavg()[0]
     return out
