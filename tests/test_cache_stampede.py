@@ -9,9 +9,10 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from booking.cache import build_seat_cache
 from booking.cache.base import CachedValue, SeatCache
 from booking.cache.swr import SWRCache
-from tests.cache_helpers import KEY, DbLoader, make_cache, metric, version_of
+from tests.cache_helpers import KEY, DbLoader, make_cache, metric, settings_for, version_of
 
 pytest_plugins = ["tests.cache_fixtures"]
 
@@ -39,6 +40,8 @@ async def expire(cache: SeatCache, loader: DbLoader, ttl: float) -> None:
         ("lock", 1, 1),
         ("singleflight", 1, 1),
         ("swr", 1, 1),  # nothing servable yet: falls back to the lock
+        ("xfetch", 1, 1),  # the guard: a cold (or invalidated) key is loaded once
+        ("xfetch-pure", 51, CONCURRENCY),  # the paper's formula alone cannot help a cold key
     ],
 )
 async def test_cold_key(
@@ -53,7 +56,10 @@ async def test_cold_key(
     await cache.aclose()
 
 
-@pytest.mark.parametrize(("strategy", "low", "high"), [("ttl", 51, CONCURRENCY), ("lock", 1, 1)])
+@pytest.mark.parametrize(
+    ("strategy", "low", "high"),
+    [("ttl", 51, CONCURRENCY), ("lock", 1, 1), ("xfetch", 1, 1)],
+)
 async def test_just_expired_key(
     redis_client: Redis, pg_pool: asyncpg.Pool, strategy: str, low: int, high: int
 ) -> None:
@@ -114,3 +120,25 @@ async def test_swr_refreshes_once_across_processes(
     assert loader.calls == 1  # the Redis SET NX guard let only one process refresh
     for c in caches:
         await c.aclose()
+
+
+@pytest.mark.parametrize(("strategy", "low", "high"), [("xfetch", 1, 1), ("xfetch-pure", 51, 200)])
+async def test_early_recompute_drawn_by_every_reader_at_once(
+    redis_client: Redis, pg_pool: asyncpg.Pool, strategy: str, low: int, high: int
+) -> None:
+    """A draw near 1 (u near 0) makes every reader choose to recompute early: the guard lets one
+    of them load while the others keep serving the still-fresh value; unguarded, all load."""
+    cache = build_seat_cache(
+        settings_for(strategy, seat_cache_ttl_seconds=5.0, seat_cache_stale_bound_seconds=6.0),
+        redis_client,
+        rng=lambda: 0.999_999,
+    )
+    # delta = 0.5 s, so -delta * ln(1e-6) = 6.9 s reaches past the 5 s expiry: every reader
+    # draws "recompute".
+    loader = DbLoader(pg_pool, delay=0.5)
+    await cache.get(KEY, loader)
+    loader.calls = 0
+    results = await burst(cache, loader)
+    assert low <= loader.calls <= high
+    assert all(r.source in ("hit", "load") for r in results)
+    await cache.aclose()

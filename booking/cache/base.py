@@ -17,7 +17,15 @@ Loader = Callable[[], Awaitable[bytes]]
 #        (joined an in-flight load or waited for the lock holder).
 Source = Literal["hit", "miss", "stale", "load"]
 
-STRATEGIES: tuple[str, ...] = ("none", "ttl", "lock", "singleflight", "xfetch", "swr")
+STRATEGIES: tuple[str, ...] = (
+    "none",
+    "ttl",
+    "lock",
+    "singleflight",
+    "xfetch",
+    "xfetch-pure",
+    "swr",
+)
 
 
 @dataclass(frozen=True, slots=True)

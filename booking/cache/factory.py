@@ -16,7 +16,7 @@ from booking.cache.nocache import NoCache
 from booking.cache.singleflight import SingleflightCache
 from booking.cache.swr import SWRCache
 from booking.cache.ttl import TTLCache
-from booking.cache.xfetch import XFetchCache
+from booking.cache.xfetch import PureXFetchCache, XFetchCache
 from booking.settings import Settings
 
 REDIS_STRATEGIES: dict[str, type[RedisStrategy]] = {
@@ -24,6 +24,7 @@ REDIS_STRATEGIES: dict[str, type[RedisStrategy]] = {
     "lock": LockCache,
     "singleflight": SingleflightCache,
     "xfetch": XFetchCache,
+    "xfetch-pure": PureXFetchCache,
     "swr": SWRCache,
 }
 
