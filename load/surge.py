@@ -678,7 +678,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--spawn-rate", type=float, default=50)
     parser.add_argument("--duration", type=int, default=60, help="seconds of load (max 600)")
-    parser.add_argument("--workers", type=int, default=1, help="RQ worker processes (1-4)")
+    parser.add_argument("--workers", type=int, default=2, help="RQ worker processes (1-4)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.workers = min(max(args.workers, 1), 4)
