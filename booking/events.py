@@ -93,8 +93,12 @@ async def get_event(pool: asyncpg.Pool, event_id: int) -> dict[str, Any]:
     return _event_json(row, counts[event_id])
 
 
-async def event_exists(pool: asyncpg.Pool, event_id: int) -> bool:
-    return bool(await pool.fetchval("SELECT 1 FROM events WHERE id = $1", event_id))
+async def event_status(pool: asyncpg.Pool, event_id: int) -> str:
+    """The event's sale status (404 if unknown), without counting its seats."""
+    status = await pool.fetchval("SELECT status FROM events WHERE id = $1", event_id)
+    if status is None:
+        raise Problem(404, "not-found", f"no such event: {event_id}")
+    return str(status)
 
 
 async def load_seat_map(pool: asyncpg.Pool, event_id: int, delay_ms: int = 0) -> bytes:

@@ -89,7 +89,14 @@ async def test_page_renders_with_polling_script(client: httpx.AsyncClient) -> No
     assert resp.status_code == 200
     html = resp.text
     assert 'data-event-id="101"' in html and 'const eventId = "101"' in html
-    for needle in ("flashsale.token", "flashsale.admission.", "/queue/", "Retry-After", "/seats"):
+    for needle in (
+        "flashsale.token",
+        "flashsale.admission.",
+        "/queue/",
+        "Retry-After",
+        "/seats",
+        "DELETE",
+    ):
         assert needle in html
     assert 'role="progressbar"' in html
 
