@@ -91,6 +91,19 @@ async def migrate_url(url: str) -> list[str]:
         await conn.close()
 
 
+async def recreate_database(url: str) -> None:
+    """Drop the database at `url` (closing its sessions) and build it anew from the migrations.
+
+    For tests and experiments only: never pointed at a database whose data matters.
+    """
+    conn = await asyncpg.connect(with_database(url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database_name(url)}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    await migrate_url(url)
+
+
 def main() -> None:
     from booking.settings import load_settings
 

@@ -22,11 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-import asyncpg
 import httpx
 import redis
 
-from booking.db import migrate_url, with_database
+from booking.db import recreate_database, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BASE = os.environ.get("LOAD_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -52,17 +51,7 @@ def redis_url(db: int) -> str:
 
 def reset_database(url: str) -> None:
     """Drop and recreate the database at `url`, then apply the migrations."""
-
-    async def reset() -> None:
-        name = url.rsplit("/", 1)[1]
-        conn = await asyncpg.connect(with_database(url, "postgres"))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-        await migrate_url(url)
-
-    asyncio.run(asyncio.wait_for(reset(), timeout=60))
+    asyncio.run(asyncio.wait_for(recreate_database(url), timeout=60))
 
 
 def reset_redis(url: str) -> None:

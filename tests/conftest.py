@@ -6,6 +6,7 @@ db 15 (TEST_REDIS_URL), both emptied before and after the session.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import httpx
 import pytest
 import redis
 
-from booking.db import migrate_url, with_database
+from booking.db import recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE_URL = os.environ.get(
@@ -62,24 +63,9 @@ def service_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def _reset_database() -> None:
-    import asyncio
-
-    async def reset() -> None:
-        name = TEST_DATABASE_URL.rsplit("/", 1)[1]
-        conn = await asyncpg.connect(with_database(TEST_DATABASE_URL, "postgres"))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-        await migrate_url(TEST_DATABASE_URL)
-
-    asyncio.run(reset())
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    _reset_database()
+    asyncio.run(recreate_database(TEST_DATABASE_URL))
     yield TEST_DATABASE_URL
 
 
