@@ -44,6 +44,9 @@ HOLD_CONFLICTS = Counter("hold_conflicts_total", "Holds refused because a seat w
 HOLDS_CANCELLED = Counter("holds_cancelled_total", "Reservations cancelled by their owner")
 HOLDS_EXPIRED = Counter("holds_expired_total", "Holds released at expiry", ["by"])
 PAYMENTS_REQUESTED = Counter("payments_requested_total", "Payment requests accepted (new keys)")
+PAYMENTS_RESCUED = Counter(
+    "payments_rescued_total", "Pending payments whose lost job the sweeper enqueued again"
+)
 PAYMENT_OUTCOMES = Counter("payment_outcomes_total", "Completed payment jobs", ["outcome"])
 PAYMENT_LATENCY = Histogram("payment_job_seconds", "Payment job duration (provider + database)")
 DB_POOL_SIZE = Gauge(

@@ -77,3 +77,14 @@ async def complete_payment(
     if refund_ref is not None:
         await provider.refund(refund_ref)
     return PaymentOutcome(*ids, status="failed", reason=reason)
+
+
+async def stranded_payments(conn: asyncpg.Connection, older_than_seconds: float) -> list[int]:
+    """Payments still pending after `older_than_seconds`: their job may have been lost with
+    Redis (PostgreSQL keeps the truth, Redis only the job), so the sweeper enqueues them again."""
+    rows = await conn.fetch(
+        "SELECT id FROM payments WHERE status = 'pending'"
+        " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 1000",
+        float(older_than_seconds),
+    )
+    return [r["id"] for r in rows]

@@ -25,6 +25,7 @@ ENV_DEFAULTS: dict[str, str] = {
     "HOLD_SECONDS": "300",
     "MAX_SEATS_PER_HOLD": "10",
     "SWEEP_INTERVAL_SECONDS": "30",
+    "PAYMENT_RESCUE_SECONDS": "60",
     "RQ_QUEUE": "ticketing",
     "WORKERS": "2",
     "PAYMENT_LATENCY_MS": "200",
@@ -66,6 +67,7 @@ class Settings:
     hold_seconds: int
     max_seats_per_hold: int
     sweep_interval_seconds: int
+    payment_rescue_seconds: int
     rq_queue: str
     workers: int
     payment_latency_ms: int

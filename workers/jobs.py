@@ -18,12 +18,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
+from rq.job import Job
 
 from booking import metrics
 from booking.holds import expire_hold, expire_overdue
-from booking.payments import complete_payment
+from booking.payments import complete_payment, stranded_payments
 from booking.provider import SimulatedProvider
 from booking.settings import Settings, load_settings
+from workers.queue import JobQueue, payment_job_id
 from workers.side_effects import after_release, after_sale
 
 log = logging.getLogger(__name__)
@@ -92,22 +94,48 @@ def expire_hold_job(reservation_id: int) -> bool:
         return asyncio.run(_expire_hold(load_settings(), reservation_id))
 
 
-async def _sweep(settings: Settings) -> int:
+async def _sweep(settings: Settings) -> tuple[int, list[int]]:
+    """Expire overdue holds; return how many, and the payments left pending too long."""
     conn = await _connect(settings)
     try:
         expired = await expire_overdue(conn)
         events = await conn.fetch(
             "SELECT DISTINCT event_id FROM reservations WHERE id = ANY($1::bigint[])", expired
         )
+        stranded = await stranded_payments(conn, settings.payment_rescue_seconds)
     finally:
         await conn.close()
     if expired:
         metrics.HOLDS_EXPIRED.labels("sweeper").inc(len(expired))
         await after_release(settings, [int(r["event_id"]) for r in events])
         log.info("sweeper released %d overdue holds", len(expired))
-    return len(expired)
+    return len(expired), stranded
+
+
+def rescue_payments(settings: Settings, payment_ids: list[int]) -> int:
+    """Enqueue again the payment jobs RQ no longer knows (e.g. Redis was flushed or lost).
+
+    A job RQ still holds is left alone: it is queued, running or being retried.
+    """
+    jobs = JobQueue(settings.redis_url, settings.rq_queue)
+    rescued = 0
+    try:
+        for payment_id in payment_ids:
+            if not Job.exists(payment_job_id(payment_id), connection=jobs.connection):
+                jobs.enqueue_payment(payment_id)
+                rescued += 1
+    finally:
+        jobs.close()
+    if rescued:
+        metrics.PAYMENTS_RESCUED.inc(rescued)
+        log.warning("sweeper re-enqueued %d stranded payments", rescued)
+    return rescued
 
 
 def sweep_overdue_holds_job() -> int:
     with _timed("sweep_overdue_holds"):
-        return asyncio.run(_sweep(load_settings()))
+        settings = load_settings()
+        expired, stranded = asyncio.run(_sweep(settings))
+        if stranded:
+            rescue_payments(settings, stranded)
+        return expired

@@ -12,6 +12,10 @@ EXPIRE_JOB = "workers.jobs.expire_hold_job"
 SWEEP_JOB = "workers.jobs.sweep_overdue_holds_job"
 
 
+def payment_job_id(payment_id: int) -> str:
+    return f"payment-{payment_id}"
+
+
 class JobQueue:
     """Thin wrapper so the web app never spells job paths or RQ options itself."""
 
@@ -24,7 +28,7 @@ class JobQueue:
             PAYMENT_JOB,
             payment_id,
             trace_carrier or {},
-            job_id=f"payment-{payment_id}",
+            job_id=payment_job_id(payment_id),
             retry=Retry(max=3, interval=[1, 2, 5]),
             result_ttl=3600,
         )
