@@ -20,7 +20,7 @@ _SEATS_BUCKET = re.compile(
     re.MULTILINE,
 )
 _COUNTER_LINE = re.compile(
-    r'^seat_cache_(loads|hits|misses|stale_served|lock_waits)_total\{strategy="([a-z]+)"\} (\S+)$',
+    r'^seat_cache_(loads|hits|misses|stale_served|lock_waits)_total\{strategy="([a-z-]+)"\} (\S+)$',
     re.MULTILINE,
 )
 SAMPLE_INTERVAL = 0.05

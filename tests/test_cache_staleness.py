@@ -22,7 +22,7 @@ pytest_plugins = ["tests.cache_fixtures"]
 
 TTL = 0.5
 BOUND = 1.0
-DELETES_ON_INVALIDATE = {"ttl", "singleflight", "xfetch"}
+DELETES_ON_INVALIDATE = {"ttl", "singleflight", "xfetch-pure"}
 
 
 async def run_workload(
@@ -73,7 +73,9 @@ def assert_within_bound(loader: DbLoader, reads: list[tuple[float, CachedValue]]
         assert version_of(got.value) >= must_include, (started, got)
 
 
-@pytest.mark.parametrize("strategy", ["ttl", "lock", "singleflight", "xfetch", "swr"])
+@pytest.mark.parametrize(
+    "strategy", ["ttl", "lock", "singleflight", "xfetch", "xfetch-pure", "swr"]
+)
 async def test_changes_show_within_the_bound(redis_client: Redis, strategy: str) -> None:
     loader, invalidated, reads = await run_workload(redis_client, strategy)
     assert loader.version >= 15
@@ -99,7 +101,7 @@ async def test_bound_holds_with_the_in_process_tier(redis_client: Redis) -> None
     assert any(got.source == "hit" for _, got in reads)
 
 
-@pytest.mark.parametrize("strategy", ["lock", "swr"])
+@pytest.mark.parametrize("strategy", ["lock", "xfetch", "swr"])
 async def test_values_older_than_the_bound_are_never_served_stale(
     redis_client: Redis, strategy: str
 ) -> None:
@@ -118,7 +120,7 @@ async def test_values_older_than_the_bound_are_never_served_stale(
     await cache.aclose()
 
 
-@pytest.mark.parametrize("strategy", ["lock", "swr"])
+@pytest.mark.parametrize("strategy", ["lock", "xfetch", "swr"])
 async def test_invalidation_marks_stale_but_keeps_a_servable_copy(
     redis_client: Redis, strategy: str
 ) -> None:
@@ -127,10 +129,10 @@ async def test_invalidation_marks_stale_but_keeps_a_servable_copy(
     await cache.get(KEY, loader)
     loader.bump()
     await cache.invalidate(KEY)
-    # lock: this reader takes the lock and loads; swr: served stale, refresh in the background
+    # lock, xfetch: this reader takes the lock and loads; swr: served stale, refreshed behind
     first = await cache.get(KEY, loader)
     assert (first.source, version_of(first.value)) == (
-        ("load", 1) if strategy == "lock" else ("stale", 0)
+        ("stale", 0) if strategy == "swr" else ("load", 1)
     )
     await asyncio.sleep(0.1)
     second = await cache.get(KEY, loader)

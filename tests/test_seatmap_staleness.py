@@ -20,7 +20,7 @@ READERS = 8
 SLACK_SECONDS = 0.05
 
 
-@pytest.fixture(params=["ttl", "lock", "singleflight", "xfetch", "swr"])
+@pytest.fixture(params=["ttl", "lock", "singleflight", "xfetch", "xfetch-pure", "swr"])
 def strategy_server(
     request: pytest.FixtureRequest, database_url: str, redis_url: str
 ) -> Iterator[str]:

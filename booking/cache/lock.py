@@ -22,10 +22,4 @@ class LockCache(LockingStrategy):
             self.metrics.hits.inc()
             return self._serve(env, "hit")
         self.metrics.misses.inc()
-        token = None if snap.locked else await self._lock.acquire(key)
-        if token is not None:
-            return await self._load_locked(key, loader, token)
-        stale = self._servable(snap, now)
-        if stale is not None:
-            return self._serve(stale, "stale", now)
-        return await self._wait_for_fresh(key, loader)
+        return await self._recompute_or_stale(key, loader, snap, now)

@@ -17,6 +17,7 @@ from booking.cache.base import CachedValue, Loader
 from booking.cache.common import Clock, Random, RedisStrategy
 from booking.cache.config import CacheConfig
 from booking.cache.redislock import RedisLock
+from booking.cache.store import Snapshot
 
 POLL_FIRST_SECONDS = 0.005
 POLL_MAX_SECONDS = 0.05
@@ -48,6 +49,19 @@ class LockingStrategy(RedisStrategy):
             return self._serve(await self._load(key, loader), "load")
         finally:
             await self._lock.release(key, token)
+
+    async def _recompute_or_stale(
+        self, key: str, loader: Loader, snap: Snapshot, now: float
+    ) -> CachedValue:
+        """The value is not fresh: the lock winner recomputes; the others take the stale copy
+        if one is still servable (age within the stale bound), else wait for the winner's."""
+        token = None if snap.locked else await self._lock.acquire(key)
+        if token is not None:
+            return await self._load_locked(key, loader, token)
+        stale = self._servable(snap, now)
+        if stale is not None:
+            return self._serve(stale, "stale", now)
+        return await self._wait_for_fresh(key, loader)
 
     async def _lock_or_wait(self, key: str, loader: Loader) -> CachedValue:
         token = await self._lock.acquire(key)

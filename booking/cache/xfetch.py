@@ -10,9 +10,11 @@ TTL is longer than the logical one so the value is there to be read up to and pa
 The formula decides *when*; it cannot stop two readers that draw "recompute" within the same
 delta from both loading, and it offers nothing on a cold or invalidated key. So `xfetch` adds a
 guard (the `lock` strategy's Redis mutex) that decides *who*: an early recompute is taken only by
-the reader that wins the lock (the others keep serving the still-fresh value: nobody waits), and
-a cold key is loaded once while the others wait. `xfetch-pure` is the paper's algorithm alone,
-kept so the experiment can show what the guard buys.
+the reader that wins the lock (the others keep serving the still-fresh value: nobody waits); a
+key that is not fresh (cold, invalidated by a booking, or expired) is handled like `lock`: one
+recomputes, the others take the stale copy within the stale bound or wait. `xfetch-pure` is the
+paper's algorithm alone (no guard, invalidation deletes), kept so the experiment can show what
+the guard buys.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import math
 
 from booking.cache.base import CachedValue, Loader
+from booking.cache.common import Random, RedisStrategy
 from booking.cache.envelope import Envelope
 from booking.cache.mutex import LockingStrategy
 
@@ -29,26 +32,25 @@ def should_recompute(now: float, expiry: float, delta: float, beta: float, u: fl
     return now - delta * beta * math.log(u) >= expiry
 
 
+def xfetch_draw(env: Envelope, now: float, beta: float, rng: Random) -> bool:
+    u = 1.0 - rng()  # [0, 1) -> (0, 1]
+    return should_recompute(now, env.fresh_until, env.delta, beta, u)
+
+
 class XFetchCache(LockingStrategy):
     strategy = "xfetch"
-    serves_stale = False  # invalidation deletes: after a write nobody is served the old map
-    guarded = True
 
     async def get(self, key: str, loader: Loader) -> CachedValue:
-        snap = await self._store.read(key, self._lock.key(key) if self.guarded else None)
+        snap = await self._store.read(key, self._lock.key(key))
         now = self._clock()
         env = self._fresh(snap, now)
         if env is None:
             self.metrics.misses.inc()
-            if not self.guarded:
-                return self._serve(await self._load(key, loader), "load")
-            return await self._lock_or_wait(key, loader)
+            return await self._recompute_or_stale(key, loader, snap, now)
         self.metrics.hits.inc()  # the value read was fresh, even if we now recompute early
-        if not self.recompute_early(env, now):
+        if snap.locked or not self.recompute_early(env, now):
             return self._serve(env, "hit")
-        if not self.guarded:
-            return self._serve(await self._load(key, loader), "load")
-        token = None if snap.locked else await self._lock.acquire(key)
+        token = await self._lock.acquire(key)
         if token is None:  # someone else is already recomputing: the fresh value will do
             return self._serve(env, "hit")
         try:
@@ -57,12 +59,26 @@ class XFetchCache(LockingStrategy):
             await self._lock.release(key, token)
 
     def recompute_early(self, env: Envelope, now: float) -> bool:
-        u = 1.0 - self._rng()  # [0, 1) -> (0, 1]
-        return should_recompute(now, env.fresh_until, env.delta, self._config.xfetch_beta, u)
+        return xfetch_draw(env, now, self._config.xfetch_beta, self._rng)
 
 
-class PureXFetchCache(XFetchCache):
+class PureXFetchCache(RedisStrategy):
     """The paper's algorithm with no guard: every reader that draws "recompute" loads."""
 
     strategy = "xfetch-pure"
-    guarded = False
+    retains_past_expiry = True
+
+    async def get(self, key: str, loader: Loader) -> CachedValue:
+        snap = await self._store.read(key)
+        now = self._clock()
+        env = self._fresh(snap, now)
+        if env is None:
+            self.metrics.misses.inc()
+            return self._serve(await self._load(key, loader), "load")
+        self.metrics.hits.inc()
+        if xfetch_draw(env, now, self._config.xfetch_beta, self._rng):
+            return self._serve(await self._load(key, loader), "load")
+        return self._serve(env, "hit")
+
+    def recompute_early(self, env: Envelope, now: float) -> bool:
+        return xfetch_draw(env, now, self._config.xfetch_beta, self._rng)
