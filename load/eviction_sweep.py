@@ -25,7 +25,7 @@ from load.eviction_sim import Result, Trace, load_trace, simulate, static_top_hi
 SEED = 20240601
 THROUGHPUT_WORKLOAD = "zipf-1.0"
 THROUGHPUT_CAPACITY = 1_000
-EXTERNAL_FRACTIONS = (0.001, 0.005, 0.01, 0.05, 0.1)
+EXTERNAL_FRACTIONS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5)
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,11 @@ def prepare_traces(
               f"({time.perf_counter() - started:.1f}s)", flush=True)  # fmt: skip
     for path in external:
         trace = load_trace(path)
-        caps = tuple(sorted({max(1, int(trace.distinct * f)) for f in EXTERNAL_FRACTIONS}))
+        # Below the number of keys (a cache that holds everything compares nothing), at least 1.
+        top = max(1, trace.distinct - 1)
+        caps = tuple(
+            sorted({min(top, max(1, round(trace.distinct * f))) for f in EXTERNAL_FRACTIONS})
+        )
         out[trace.name] = (trace, caps, f"external trace {path.name}")
         print(f"  {trace.name}: {len(trace.requests):,} requests, {trace.distinct:,} keys")
     return out
