@@ -4,10 +4,11 @@ Staleness contract (SEAT_CACHE_STALE_BOUND_SECONDS = B): no strategy ever serves
 database read began more than B seconds ago. That alone bounds how late a hold/sale shows up: a
 read at time t returns data read at or after t - B, so any change committed before t - B is in it,
 whether or not its invalidation arrived. Invalidation makes changes show up sooner: it records a
-watermark, and values read before the watermark are no longer fresh (ttl, singleflight and xfetch
-also delete them; lock and swr keep them as stale-but-servable copies while one request recomputes,
-still only up to age B). The freshness TTL is therefore capped at B, and lock/swr only have a
-stale window when B > TTL; with B == TTL their waiters wait for the one recomputation instead.
+watermark, and values read before the watermark are no longer fresh (ttl, singleflight and
+xfetch-pure also delete them; lock, xfetch and swr keep them as stale-but-servable copies while one
+recomputes, still only up to age B). The freshness TTL is therefore capped at B, and
+lock/xfetch/swr have a stale window only when B > TTL; with B == TTL their waiters wait for the
+one recomputation.
 """
 
 from __future__ import annotations
