@@ -146,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "# Redis maxmemory through the server: allkeys-lru vs allkeys-lfu",
         "",
         f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
-        f"- machine: {m}",
+        f"- machine: {m['cpu']}, {m['cores']} cores shared by the load client, the app, PostgreSQL"
+        f" and Redis; Python {m['python']}; 1-minute load average before {m['loadavg_1m']}",
         "- command: `.venv/bin/python -m load.redis_eviction_server --out docs/results`",
         f"- parameters: {args.events} events of {args.rows * args.seats_per_row} seats, "
         f"{args.requests} seat-map reads, Zipf alpha {args.alpha} (seed {args.seed}), "
