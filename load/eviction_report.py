@@ -251,7 +251,13 @@ def write_report(
             "## Redis maxmemory-policy",
             "",
             "Redis's own approximated LRU and LFU, measured live: see "
-            "[eviction_redis.md](eviction_redis.md).",
+            "[eviction_redis.md](eviction_redis.md) (a cache-aside client straight on Redis)"
+            + (
+                " and [eviction_redis_server.md](eviction_redis_server.md) (the app's seat cache "
+                "in front of a Redis with `maxmemory`)."
+                if (out / "eviction_redis_server.md").exists()
+                else "."
+            ),
             "",
         ]
     path = out / "eviction.md"
