@@ -8,13 +8,16 @@ load one reader refreshes shortly before expiry and the key never actually expir
 TTL is longer than the logical one so the value is there to be read up to and past expiry.
 
 The formula decides *when*; it cannot stop two readers that draw "recompute" within the same
-delta from both loading, and it offers nothing on a cold or invalidated key. So `xfetch` adds a
-guard (the `lock` strategy's Redis mutex) that decides *who*: an early recompute is taken only by
-the reader that wins the lock (the others keep serving the still-fresh value: nobody waits); a
-key that is not fresh (cold, invalidated by a booking, or expired) is handled like `lock`: one
-recomputes, the others take the stale copy within the stale bound or wait. `xfetch-pure` is the
-paper's algorithm alone (no guard, invalidation deletes), kept so the experiment can show what
-the guard buys.
+delta from both loading, the reader that draws it pays the recomputation in its own latency, and
+it offers nothing on a cold or invalidated key. So `xfetch` here adds, around the formula:
+- a guard (the `lock` strategy's Redis mutex) that decides *who*: one recomputation per key
+  across processes;
+- the recomputation runs in the background (booking/cache/refresh.py): the reader that drew it
+  is answered with the still-fresh value, so nobody waits at expiry;
+- a key that is not fresh (cold, invalidated by a booking, or expired) is handled like `lock`:
+  one recomputes, the others take the stale copy within the stale bound or wait.
+`xfetch-pure` is the paper's algorithm alone (synchronous, unguarded, invalidation deletes),
+kept so the experiment shows what these additions buy.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import math
 from booking.cache.base import CachedValue, Loader
 from booking.cache.common import Random, RedisStrategy
 from booking.cache.envelope import Envelope
-from booking.cache.mutex import LockingStrategy
+from booking.cache.refresh import BackgroundRefreshStrategy
 
 
 def should_recompute(now: float, expiry: float, delta: float, beta: float, u: float) -> bool:
@@ -37,7 +40,7 @@ def xfetch_draw(env: Envelope, now: float, beta: float, rng: Random) -> bool:
     return should_recompute(now, env.fresh_until, env.delta, beta, u)
 
 
-class XFetchCache(LockingStrategy):
+class XFetchCache(BackgroundRefreshStrategy):
     strategy = "xfetch"
 
     async def get(self, key: str, loader: Loader) -> CachedValue:
@@ -47,16 +50,10 @@ class XFetchCache(LockingStrategy):
         if env is None:
             self.metrics.misses.inc()
             return await self._recompute_or_stale(key, loader, snap, now)
-        self.metrics.hits.inc()  # the value read was fresh, even if we now recompute early
-        if snap.locked or not self.recompute_early(env, now):
-            return self._serve(env, "hit")
-        token = await self._lock.acquire(key)
-        if token is None:  # someone else is already recomputing: the fresh value will do
-            return self._serve(env, "hit")
-        try:
-            return self._serve(await self._load(key, loader), "load")
-        finally:
-            await self._lock.release(key, token)
+        self.metrics.hits.inc()  # the value read was fresh, even if it is now refreshed early
+        if not snap.locked and self.recompute_early(env, now):
+            self._start_refresh(key, loader, env.created_at)
+        return self._serve(env, "hit")
 
     def recompute_early(self, env: Envelope, now: float) -> bool:
         return xfetch_draw(env, now, self._config.xfetch_beta, self._rng)
