@@ -16,8 +16,9 @@ Each journey: POST /api/users; GET the event page; POST queue; poll (honouring 4
 until admitted; GET the seat map; hold 1-4 random available seats with the admission token
 (on 409 re-read the map and retry with other seats, a few times); pay with an Idempotency-Key;
 poll the reservation until paid or the payment failed. Some users give up while waiting or
-after admission (there is no leave endpoint: they stop polling and their slot lapses), and some
-let the hold expire. Every request is named by its route template.
+after admission the way most real buyers do, by closing the tab: they stop polling and their
+slot lapses (the page's Leave button, DELETE /api/events/{id}/queue/{ticket}, is not modelled),
+and some let the hold expire. Every request is named by its route template.
 """
 
 from __future__ import annotations
