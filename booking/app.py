@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from waitingroom import RoomConfig, WaitingRoom, build_routes, run_admitter
 from workers.queue import JobQueue
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -61,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await asyncio.wait_for(admitter, timeout=5)
             await app.state.seat_cache.aclose()
             await app.state.redis.aclose()
+            await app.state.redis.connection_pool.disconnect()  # a pool we passed in ourselves
             await app.state.pool.close()
             app.state.jobs.close()
 
