@@ -6,6 +6,9 @@ than EPISODE_GAP seconds apart form one episode; its start is the expiry moment.
 variant each hold's invalidation is such a moment too. Database loads (the server's
 seat_cache_loads_total, sampled every 50 ms) are charged to the latest moment before them.
 `none` has no cache and so no expiries: its loads are reported per TTL-long window instead.
+A strategy whose readers never see the cache go stale (`xfetch` refreshing ahead of expiry in
+the background) has no expiry moments either: each recomputation episode (loads closer than
+EPISODE_GAP) is its moment instead, so loads per moment still says how many readers recompute.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from load.stampede_workload import Read, RunData
+from load.stampede_workload import SAMPLE_INTERVAL, Read, RunData
 
 EPISODE_GAP = 0.25
 EXPIRY_WINDOW = (-0.1, 0.5)  # seconds around each expiry moment that count as "at expiry"
@@ -89,6 +92,17 @@ def expiry_moments(reads: list[Read]) -> list[float]:
     return starts
 
 
+def load_episode_moments(events: list[tuple[float, int]]) -> list[float]:
+    """Starts of recomputation episodes: load samples closer than EPISODE_GAP form one."""
+    starts: list[float] = []
+    last = -math.inf
+    for t, _ in events:
+        if t - last > EPISODE_GAP:
+            starts.append(t - SAMPLE_INTERVAL)  # the load began within the preceding sample
+        last = t
+    return starts
+
+
 def invalidation_moments(data: RunData) -> list[float]:
     """When each successful hold had invalidated the map (its answer comes after that)."""
     return [h.t + h.latency for h in data.holds if h.status == 201]
@@ -135,7 +149,7 @@ def summarize(data: RunData, variant: str, duration: float, ttl: float) -> Summa
         moments: list[float] = []
         per = loads_per_window(events, ttl, duration)
     else:
-        moments = refresh_moments(data)
+        moments = refresh_moments(data) or load_episode_moments(events)
         per = loads_per_expiry(moments, events)
     lo, hi = EXPIRY_WINDOW
     at_expiry = [

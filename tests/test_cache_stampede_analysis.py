@@ -55,3 +55,12 @@ def test_parse_counters_picks_the_strategy() -> None:
     )
     got = parse_counters(text, "lock")
     assert got["loads"] == 3.0 and got["stale_served"] == 7.0 and got["hits"] == 0.0
+
+
+def test_refresh_ahead_without_visible_expiries_counts_load_episodes() -> None:
+    # Every read is a hit (xfetch refreshed in the background): the loads form the moments.
+    reads = _reads([(t / 10, "hit") for t in range(60)])
+    samples = _samples([(1.0, 0), (1.95, 1), (2.0, 1), (3.95, 2), (4.0, 4), (4.05, 4)])
+    s = summarize(RunData("xfetch", reads, samples), "reads", duration=6.0, ttl=2.0)
+    assert (s.expiries, s.loads, s.loads_per_expiry_max) == (2, 4, 3)
+    assert s.loads_per_expiry_mean == pytest.approx(2.0)
