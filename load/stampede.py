@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     files.append(report.plot_timelines(args.out, runs, variants, strategies))
     files.append(report.plot_latency(args.out, summaries, variants))
     files.append(report.plot_loads_per_expiry(args.out, summaries, variants))
-    command = "python -m load.stampede " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = " ".join(
+        [".venv/bin/python -m load.stampede", shlex.join(sys.argv[1:] if argv is None else argv)]
+    ).rstrip()
     md = report.write_markdown(args.out, summaries, variants, params, machine(), command, files)
     print(f"results: {md}", *(f"         {p}" for p in files), sep="\n")
 

@@ -230,6 +230,8 @@ def write_markdown(
         "variant each hold's invalidation counts as one too. Database loads are read from the",
         "server's `seat_cache_loads_total`, sampled every 50 ms, and charged to the latest",
         "expiry before them. `none` has no expiries; its loads are counted per TTL-long window.",
+        "When readers never see the cache go stale (`xfetch` refreshing ahead in the background),",
+        "each recomputation episode (loads closer than 0.25 s) is the moment instead.",
         f"*At expiry* = reads that started within [{EXPIRY_WINDOW[0]}, +{EXPIRY_WINDOW[1]}] s",
         "of an expiry moment. Latencies are measured by the client, which shares the 2 CPUs",
         "with the server: when a pile-up releases many 100 kB+ answers at once they queue in the",
