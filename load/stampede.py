@@ -1,6 +1,6 @@
 """The cache-stampede experiment: every seat-cache strategy under the same hot-key load.
 
-    .venv/bin/python -m load.stampede            # all strategies, both variants (~7 minutes)
+    .venv/bin/python -m load.stampede            # all strategies, both variants (~15 minutes)
     .venv/bin/python -m load.stampede --strategies ttl,lock --variants reads --duration 10
 
 For each variant (`reads`: readers only; `holds`: plus bookings that invalidate the map) and
