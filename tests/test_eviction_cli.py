@@ -64,9 +64,10 @@ def test_sweep_writes_csv_plots_and_report(tmp_path: Path) -> None:
     with (out / "eviction.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {r["workload"] for r in rows} == {"zipf-1.0", "scan", "mine"}
-    # 5 capacities per built-in workload; the external trace's 262 keys x (0.1%, 0.5%, 1%, 5%, 10%)
-    # give capacities 1, 1, 2, 13, 26, so 4 distinct ones; 7 policies each
-    assert len(rows) == (2 * 5 + 4) * 7
+    # 5 capacities per built-in workload; the external trace's 262 keys x (0.1%, 0.5%, 1%, 5%,
+    # 10%, 25%, 50%) give capacities 1 (0.26 and 1.31 round to it, floored at 1), 3, 13, 26, 66,
+    # 131, so 6 distinct ones; 7 policies each
+    assert len(rows) == (2 * 5 + 6) * 7
     for r in rows:
         assert float(r["opt_hit_ratio"]) <= 1.0 and float(r["top_c_hit_ratio"]) <= 1.0
     for r in rows:

@@ -23,6 +23,7 @@ from rq.job import Job
 
 from tests.conftest import (
     ADMIN_TOKEN,
+    TEST_REDIS_URL,
     bearer,
     free_port,
     make_event,
@@ -35,7 +36,11 @@ from waitingroom.keys import RoomKeys
 
 QUEUE = "test-scale"
 STALE_BOUND = 1.0
+# A Redis db of the cluster's own: the session's other servers share the test database, and
+# their admitters would otherwise admit from this cluster's queues too.
+CLUSTER_REDIS_URL = TEST_REDIS_URL.rsplit("/", 1)[0] + "/6"
 APP_ENV = {
+    "REDIS_URL": CLUSTER_REDIS_URL,
     "RQ_QUEUE": QUEUE,
     "ADMITTER_ENABLED": "1",
     "SEAT_CACHE_STRATEGY": "ttl",
@@ -45,7 +50,7 @@ APP_ENV = {
     "SEAT_CACHE_EVICTION": "lru",
 }
 # The provider's latency keeps each worker busy long enough that both take jobs.
-WORKER_ENV = {"RQ_QUEUE": QUEUE, "PAYMENT_LATENCY_MS": "300"}
+WORKER_ENV = {"REDIS_URL": CLUSTER_REDIS_URL, "RQ_QUEUE": QUEUE, "PAYMENT_LATENCY_MS": "300"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -64,6 +69,8 @@ class Cluster:
 @pytest.fixture(scope="module")
 def processes(database_url: str, redis_url: str) -> Iterator[tuple[str, str]]:
     procs: list[subprocess.Popen[bytes]] = []
+    own = redis.Redis.from_url(CLUSTER_REDIS_URL)
+    own.flushdb()
     try:
         ports = [free_port(), free_port()]
         for port in ports:
@@ -76,12 +83,14 @@ def processes(database_url: str, redis_url: str) -> Iterator[tuple[str, str]]:
     finally:
         for proc in procs:
             stop(proc)
+        own.flushdb()
+        own.close()
 
 
 @pytest.fixture
-async def cluster(processes: tuple[str, str], redis_url: str) -> AsyncIterator[Cluster]:
+async def cluster(processes: tuple[str, str]) -> AsyncIterator[Cluster]:
     limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(CLUSTER_REDIS_URL)
     async with (
         httpx.AsyncClient(base_url=processes[0], timeout=60, limits=limits) as a,
         httpx.AsyncClient(base_url=processes[1], timeout=60, limits=limits) as b,
