@@ -13,12 +13,12 @@ to leave). O(1) per request.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Generic
 
 from booking.cache.eviction.base import K, V, check_capacity
+from booking.cache.eviction.segmented import SegmentedPolicy
 
 
-class ARC(Generic[K, V]):
+class ARC(SegmentedPolicy[K, V]):
     name = "arc"
 
     def __init__(self, capacity: int) -> None:
@@ -85,24 +85,6 @@ class ARC(Generic[K, V]):
                 victim = self._replace(False)
         t1[key] = value
         return victim
-
-    def get(self, key: K) -> V | None:
-        segment = self._hit(key)
-        return None if segment is None else segment[key]
-
-    def put(self, key: K, value: V) -> list[K]:
-        segment = self._hit(key)
-        if segment is not None:
-            segment[key] = value
-            return []
-        victim = self._admit(key, value)
-        return [] if victim is None else [victim]
-
-    def access(self, key: K) -> bool:
-        if self._hit(key) is not None:
-            return True
-        self._admit(key, None)
-        return False
 
     def remove(self, key: K) -> bool:
         for segment in (self._t1, self._t2):

@@ -18,13 +18,13 @@ O(1) per request: a few dict operations and four sketch counters.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Generic
 
 from booking.cache.eviction.base import K, V, check_capacity
+from booking.cache.eviction.segmented import SegmentedPolicy
 from booking.cache.eviction.sketch import CountMinSketch
 
 
-class WTinyLFU(Generic[K, V]):
+class WTinyLFU(SegmentedPolicy[K, V]):
     name = "wtinylfu"
 
     def __init__(
@@ -80,24 +80,6 @@ class WTinyLFU(Generic[K, V]):
             probation[candidate] = cvalue
             return victim
         return candidate
-
-    def get(self, key: K) -> V | None:
-        segment = self._hit(key)
-        return None if segment is None else segment[key]
-
-    def put(self, key: K, value: V) -> list[K]:
-        segment = self._hit(key)
-        if segment is not None:
-            segment[key] = value
-            return []
-        gone = self._admit(key, value)
-        return [] if gone is None else [gone]
-
-    def access(self, key: K) -> bool:
-        if self._hit(key) is not None:
-            return True
-        self._admit(key, None)
-        return False
 
     def remove(self, key: K) -> bool:
         for segment in (self._window, self._probation, self._protected):
