@@ -22,7 +22,6 @@ from rq import SimpleWorker
 from booking.settings import Settings, load_settings
 from workers.queue import JobQueue
 
-SWEEP_GUARD_KEY = "ticketing:sweeper:guard"
 log = logging.getLogger(__name__)
 
 
@@ -60,11 +59,17 @@ def start_metrics_server(settings: Settings) -> int | None:
     return port
 
 
+def sweep_guard_key(queue: str) -> str:
+    # Per queue: deployments sharing one Redis db each keep their own sweep schedule.
+    return f"sweeper:{queue}:guard"
+
+
 def sweeper_loop(settings: Settings, jobs: JobQueue, stop: threading.Event) -> None:
     interval = settings.sweep_interval_seconds
+    guard = sweep_guard_key(settings.rq_queue)
     while not stop.wait(0 if interval <= 0 else min(interval, 1.0)):
         try:
-            if jobs.connection.set(SWEEP_GUARD_KEY, "1", nx=True, ex=max(1, interval)):
+            if jobs.connection.set(guard, "1", nx=True, ex=max(1, interval)):
                 jobs.enqueue_sweep()
         except Exception:  # Redis hiccup: try again next interval
             log.exception("sweeper enqueue failed")
