@@ -101,6 +101,14 @@ async def event_status(pool: asyncpg.Pool, event_id: int) -> str:
     return str(status)
 
 
+async def set_event_status(pool: asyncpg.Pool, event_id: int, status: str) -> None:
+    updated = await pool.fetchval(
+        "UPDATE events SET status = $2 WHERE id = $1 RETURNING id", event_id, status
+    )
+    if updated is None:
+        raise Problem(404, "not-found", f"no such event: {event_id}")
+
+
 async def load_seat_map(pool: asyncpg.Pool, event_id: int, delay_ms: int = 0) -> bytes:
     """The seat map as JSON bytes, built inside PostgreSQL.
 

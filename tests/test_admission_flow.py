@@ -87,3 +87,34 @@ async def test_hold_requires_admission_when_room_enabled(
         headers=headers,
     )
     assert r.status_code == 403  # Alice's admission ended with her purchase
+
+
+async def test_closing_a_sale_stops_holds_and_clears_its_waiting_room(
+    http: httpx.AsyncClient,
+) -> None:
+    event = await make_event(http, rows=1, seats_per_row=4, waiting_room=True)
+    eid = event["id"]
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    buyer = await make_user(http, "Late buyer")
+    ticket = (await http.post(f"/api/events/{eid}/queue", headers=bearer(buyer))).json()["ticket"]
+    admitted = await poll_until_admitted(http, eid, ticket)
+    headers = {**bearer(buyer), "X-Admission-Token": admitted["admission_token"]}
+
+    r = await http.patch(f"/api/admin/events/{eid}", json={"status": "closed"}, headers=admin)
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    hold = {"seat_ids": event["seat_ids"][:1]}
+    r = await http.post(f"/api/events/{eid}/holds", json=hold, headers=headers)
+    assert r.status_code == 409 and r.json()["type"].endswith("/not-on-sale")
+    assert (await http.post(f"/api/events/{eid}/queue", headers=bearer(buyer))).status_code == 409
+    assert (await http.get(f"/api/events/{eid}/queue/{ticket}")).status_code == 404
+
+    # Reopened: the old admission is gone with the room, so the buyer queues again.
+    r = await http.patch(f"/api/admin/events/{eid}", json={"status": "on_sale"}, headers=admin)
+    assert r.status_code == 200
+    r = await http.post(f"/api/events/{eid}/holds", json=hold, headers=headers)
+    assert r.status_code == 403
+    ticket = (await http.post(f"/api/events/{eid}/queue", headers=bearer(buyer))).json()["ticket"]
+    admitted = await poll_until_admitted(http, eid, ticket)
+    headers = {**bearer(buyer), "X-Admission-Token": admitted["admission_token"]}
+    r = await http.post(f"/api/events/{eid}/holds", json=hold, headers=headers)
+    assert r.status_code == 201, r.text

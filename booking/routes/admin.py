@@ -1,6 +1,9 @@
-"""Admin endpoints (bearer ADMIN_TOKEN): create events with seats, edit the waiting room."""
+"""Admin endpoints (bearer ADMIN_TOKEN): create events with seats, open or close a sale, edit
+the waiting room."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -9,7 +12,7 @@ from starlette.routing import Route
 
 from booking.auth import require_admin
 from booking.errors import Problem
-from booking.events import SeatBlock, create_event, get_event
+from booking.events import SeatBlock, create_event, get_event, set_event_status
 from booking.requests import path_id, read_json
 from booking.rooms import update_room
 
@@ -31,6 +34,11 @@ class NewEventBody(BaseModel):
     starts_at: AwareDatetime
     seats: list[SeatBlockBody] = Field(min_length=1, max_length=100)
     waiting_room_enabled: bool = False
+
+
+class EventStatusBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["scheduled", "on_sale", "closed"]
 
 
 class RoomBody(BaseModel):
@@ -79,7 +87,20 @@ async def patch_room(request: Request) -> JSONResponse:
     return JSONResponse(await get_event(request.app.state.pool, event_id))
 
 
+async def patch_event(request: Request) -> JSONResponse:
+    """Open or close a sale. Closing also clears the event's waiting room in Redis: nobody more
+    is admitted, admission tokens stop verifying and the queue's keys are freed."""
+    require_admin(request)
+    event_id = path_id(request, "event_id")
+    body = await read_json(request, EventStatusBody)
+    await set_event_status(request.app.state.pool, event_id, body.status)
+    if body.status == "closed":
+        await request.app.state.waiting_room.reset(str(event_id))
+    return JSONResponse(await get_event(request.app.state.pool, event_id))
+
+
 routes = [
     Route("/api/admin/events", post_event, methods=["POST"]),
+    Route("/api/admin/events/{event_id:int}", patch_event, methods=["PATCH"]),
     Route("/api/admin/events/{event_id:int}/waiting-room", patch_room, methods=["PATCH"]),
 ]
