@@ -5,17 +5,15 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from booking.errors import Problem
-from booking.rooms import room_config
-from waitingroom import TokenRejected
+from waitingroom import RoomConfig, TokenRejected
 
 ADMISSION_HEADER = "x-admission-token"
 
 
-async def require_admission(request: Request, user_id: int, event_id: int) -> None:
+async def require_admission(request: Request, user_id: int, config: RoomConfig) -> None:
     """403 unless the event has no waiting room or the request carries a valid admission
     token for this user and this event."""
-    config = await room_config(request.app.state.pool, event_id)
-    if config is None or not config.enabled:
+    if not config.enabled:
         return
     token = request.headers.get(ADMISSION_HEADER, "")
     if not token:
@@ -23,7 +21,7 @@ async def require_admission(request: Request, user_id: int, event_id: int) -> No
             403, "admission-required", "this event has a waiting room: send X-Admission-Token"
         )
     try:
-        await request.app.state.waiting_room.verify_token(token, user_id, event_id)
+        await request.app.state.waiting_room.verify_token(token, user_id, config.event_id)
     except TokenRejected as exc:
         raise Problem(
             403, "admission-rejected", f"admission token rejected: {exc.reason}", reason=exc.reason

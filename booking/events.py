@@ -93,14 +93,6 @@ async def get_event(pool: asyncpg.Pool, event_id: int) -> dict[str, Any]:
     return _event_json(row, counts[event_id])
 
 
-async def event_status(pool: asyncpg.Pool, event_id: int) -> str:
-    """The event's sale status (404 if unknown), without counting its seats."""
-    status = await pool.fetchval("SELECT status FROM events WHERE id = $1", event_id)
-    if status is None:
-        raise Problem(404, "not-found", f"no such event: {event_id}")
-    return str(status)
-
-
 async def set_event_status(pool: asyncpg.Pool, event_id: int, status: str) -> None:
     updated = await pool.fetchval(
         "UPDATE events SET status = $2 WHERE id = $1 RETURNING id", event_id, status

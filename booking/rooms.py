@@ -32,6 +32,14 @@ async def room_config(pool: asyncpg.Pool | asyncpg.Connection, event_id: int) ->
     return None if row is None else _config(row)
 
 
+async def sale_state(pool: asyncpg.Pool, event_id: int) -> tuple[str, RoomConfig]:
+    """The event's sale status and waiting-room config in one read (404 if unknown)."""
+    row = await pool.fetchrow(f"SELECT {ROOM_COLUMNS} FROM events WHERE id = $1", event_id)
+    if row is None:
+        raise Problem(404, "not-found", f"no such event: {event_id}")
+    return str(row["status"]), _config(row)
+
+
 async def enabled_room_configs(pool: asyncpg.Pool) -> list[RoomConfig]:
     rows = await pool.fetch(
         f"SELECT {ROOM_COLUMNS} FROM events WHERE waiting_room_enabled AND status <> 'closed'"

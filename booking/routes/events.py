@@ -12,9 +12,10 @@ from booking import metrics
 from booking.admission import require_admission
 from booking.auth import authenticate
 from booking.errors import Problem
-from booking.events import event_status, get_event, list_events
+from booking.events import get_event, list_events
 from booking.holds import create_hold
 from booking.requests import PG_BIGINT_MAX, path_id, read_json
+from booking.rooms import sale_state
 from booking.seatmap import invalidate_seat_maps, read_seat_map
 
 
@@ -61,10 +62,10 @@ async def post_hold(request: Request) -> JSONResponse:
         raise Problem(422, "duplicate-seats", "seat_ids contains duplicates")
     if any(s < 1 or s > PG_BIGINT_MAX for s in body.seat_ids):
         raise Problem(422, "validation", "seat_ids must be positive 64-bit integers")
-    status = await event_status(request.app.state.pool, event_id)
+    status, room = await sale_state(request.app.state.pool, event_id)
     if status != "on_sale":
         raise Problem(409, "not-on-sale", f"event {event_id} is {status}")
-    await require_admission(request, user_id, event_id)
+    await require_admission(request, user_id, room)
     try:
         hold = await create_hold(
             request.app.state.pool, user_id, event_id, body.seat_ids, settings.hold_seconds
