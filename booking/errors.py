@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -77,6 +80,20 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
+async def handle_unavailable(request: Request, exc: Exception) -> Response:
+    """PostgreSQL or Redis refused us (no free connection, restarting, unreachable): the client
+    may retry, nothing was written half-way (transactions roll back), so 503 rather than 500."""
+    log.warning("dependency unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(
+        Problem(
+            503,
+            "unavailable",
+            "the service is overloaded or a backing store is unreachable; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    )
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(Problem(500, "internal", "an unexpected error occurred"))
@@ -85,5 +102,10 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     Problem: handle_problem,
     HTTPException: handle_http_exception,
+    asyncpg.TooManyConnectionsError: handle_unavailable,
+    asyncpg.CannotConnectNowError: handle_unavailable,
+    ConnectionError: handle_unavailable,
+    RedisConnectionError: handle_unavailable,
+    RedisTimeoutError: handle_unavailable,
     Exception: handle_unexpected,
 }

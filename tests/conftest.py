@@ -54,7 +54,9 @@ def service_env(**overrides: str) -> dict[str, str]:
             "SEAT_CACHE_STRATEGY": "ttl",
             "SEAT_CACHE_TTL_SECONDS": "1.0",
             "SEAT_CACHE_STALE_BOUND_SECONDS": "1.0",
-            "DB_POOL_MAX": "30",
+            # Several servers run at once in a session (live, scale-out pair, short holds) against
+            # PostgreSQL's default 100 connections: keep each pool small.
+            "DB_POOL_MAX": "12",
             "LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",
         }
