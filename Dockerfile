@@ -37,6 +37,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    APP_ENV=production \
     HOST=0.0.0.0 \
     PORT=8000 \
     WORKER_METRICS_HOST=0.0.0.0 \
@@ -45,4 +46,4 @@ USER 10001:10001
 EXPOSE 8000 9200 9181
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"]
-CMD ["sh", "-c", "exec uvicorn booking.asgi:app --host \"$HOST\" --port \"$PORT\" --proxy-headers --forwarded-allow-ips '*' --log-level \"${LOG_LEVEL:-info}\""]
+CMD ["sh", "-c", "exec uvicorn booking.asgi:app --host \"$HOST\" --port \"$PORT\" --no-proxy-headers --log-level \"${LOG_LEVEL:-info}\""]

@@ -52,6 +52,8 @@ ENV_DEFAULTS: dict[str, str] = {
     "RQ_DASHBOARD_PORT": "9181",
     "LOG_LEVEL": "info",
     "DEMO_SEATS": "300",
+    "MAX_BODY_BYTES": "1048576",  # request bodies past this answer 413 while streaming; 0 = off
+    "APP_ENV": "development",  # development | production (production refuses weak secrets)
 }
 
 
@@ -94,6 +96,8 @@ class Settings:
     rq_dashboard_port: int
     log_level: str
     demo_seats: int
+    max_body_bytes: int
+    app_env: str
 
 
 def _convert(raw: str, kind: Any) -> Any:
@@ -120,4 +124,57 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
                 f"environment variable {name}={raw!r} is not a valid {f.type}"
             ) from exc
     values.update(overrides)
-    return Settings(**values)
+    settings = Settings(**values)
+    check_app_env(settings)
+    return settings
+
+
+APP_ENVS = ("development", "production")
+
+# Every secret the service signs or authenticates with, and its minimum length in production.
+# A new secret (an HMAC key, a signing key) is one line here; production then refuses its
+# development default, .env.example's placeholder, and anything short or repetitive.
+SECRET_SETTINGS: dict[str, int] = {
+    "ADMIN_TOKEN": 32,
+    "ADMISSION_SECRET": 32,
+}
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "example", "placeholder")
+MIN_DISTINCT_CHARACTERS = 10
+
+
+class InsecureSettings(ValueError):
+    """APP_ENV=production with a secret that is a default, a placeholder or too weak."""
+
+
+def secret_problem(name: str, value: str, min_length: int) -> str | None:
+    """Why `value` is not a production secret, or None. Never repeats the value."""
+    if value == ENV_DEFAULTS.get(name):
+        return f"{name} is the development default"
+    if any(marker in value.lower() for marker in PLACEHOLDER_MARKERS):
+        return f"{name} is a placeholder (see .env.example): generate a random value"
+    if len(value) < min_length:
+        return f"{name} is shorter than {min_length} characters"
+    if len(set(value)) < MIN_DISTINCT_CHARACTERS:
+        return f"{name} has fewer than {MIN_DISTINCT_CHARACTERS} distinct characters"
+    return None
+
+
+def check_app_env(settings: Settings) -> None:
+    """APP_ENV is exactly one of APP_ENVS; production refuses to start with weak secrets."""
+    if settings.app_env not in APP_ENVS:
+        raise ValueError(
+            f"environment variable APP_ENV={settings.app_env!r} is not one of {APP_ENVS}"
+        )
+    if settings.app_env != "production":
+        return
+    problems = [
+        problem
+        for name, min_length in SECRET_SETTINGS.items()
+        if (problem := secret_problem(name, str(getattr(settings, name.lower())), min_length))
+    ]
+    if problems:
+        raise InsecureSettings(
+            "APP_ENV=production refuses to start: "
+            + "; ".join(problems)
+            + " (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
