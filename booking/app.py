@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 from starlette.templating import Jinja2Templates
 
 from booking.auth import authenticate
+from booking.bodylimit import BodyLimitMiddleware
 from booking.cache import build_seat_cache
 from booking.db import create_pool
 from booking.errors import EXCEPTION_HANDLERS
@@ -89,7 +90,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=route_list,
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(HttpMetricsMiddleware)],
+        middleware=[
+            Middleware(HttpMetricsMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings

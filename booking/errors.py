@@ -22,6 +22,7 @@ TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     429: "Too Many Requests",
@@ -94,6 +95,22 @@ async def handle_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def handle_conflict(request: Request, exc: Exception) -> Response:
+    """A uniqueness rule of the database refused the write (validation should have caught it
+    first; this is the net under it). The transaction rolled back: nothing was written."""
+    log.warning("unique violation on %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(Problem(409, "conflict", "the request conflicts with existing data"))
+
+
+async def handle_bad_data(request: Request, exc: Exception) -> Response:
+    """PostgreSQL (or asyncpg encoding a parameter) refused a value: the client's input is out of
+    the database's range. Rolled back; the client must change the request."""
+    log.warning("data refused on %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(
+        Problem(422, "invalid-data", "a value is outside what the service can store")
+    )
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(Problem(500, "internal", "an unexpected error occurred"))
@@ -102,6 +119,9 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     Problem: handle_problem,
     HTTPException: handle_http_exception,
+    asyncpg.UniqueViolationError: handle_conflict,
+    asyncpg.IntegrityConstraintViolationError: handle_bad_data,
+    asyncpg.DataError: handle_bad_data,
     asyncpg.TooManyConnectionsError: handle_unavailable,
     asyncpg.CannotConnectNowError: handle_unavailable,
     ConnectionError: handle_unavailable,

@@ -11,7 +11,25 @@ import pytest
 from tests.conftest import ADMIN_TOKEN, bearer, make_event, make_user
 
 HUGE = 2**70
+BIG = "99999999999999999999"  # above PostgreSQL's bigint (issue 12: answered 500 before)
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+DEEP = b"[" * 30_000 + b"]" * 30_000
+LONG_INT = b"9" * 5_000
+
+
+def new_event(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "x",
+        "starts_at": "2030-01-01T00:00:00+00:00",
+        "seats": [{"section": "A", "rows": 1, "seats_per_row": 1, "price": 1}],
+    }
+    body.update(changes)
+    return body
+
+
+def seats(*sections: str) -> list[dict[str, Any]]:
+    return [{"section": s, "rows": 1, "seats_per_row": 1, "price": 1} for s in sections]
+
 
 # (method, path template, headers kind, body (json object, raw bytes or None), expected status)
 # Path templates use {event}, {seat}, {other_seat}, {reservation}; headers kind: none|user|admin.
@@ -88,6 +106,60 @@ CASES: list[tuple[str, str, str, Any, int]] = [
     ("GET", "/api/events/{event}/queue/no-such-ticket", "none", None, 404),
     ("PUT", "/api/events", "none", None, 405),
     ("GET", "/api/nothing-here", "none", None, 404),
+    # --- issue 12: every one of these answered 500 on main ------------------------------------
+    ("GET", f"/api/events/{BIG}/queue/x", "none", None, 404),
+    ("POST", f"/api/events/{BIG}/queue", "user", None, 404),
+    ("DELETE", f"/api/events/{BIG}/queue/x", "user", None, 404),
+    ("GET", f"/api/events/{2**63}/queue/x", "none", None, 404),
+    ("GET", f"/api/events/{BIG}", "none", None, 404),
+    ("GET", f"/api/events/{BIG}/seats", "none", None, 404),
+    ("POST", f"/api/events/{BIG}/holds", "user", {"seat_ids": [1]}, 404),
+    ("GET", f"/api/reservations/{BIG}", "user", None, 404),
+    ("POST", f"/api/reservations/{BIG}/payment", "user+key", None, 404),
+    ("PATCH", f"/api/admin/events/{BIG}", "admin", {"status": "closed"}, 404),
+    ("PATCH", f"/api/admin/events/{BIG}/waiting-room", "admin", {"enabled": True}, 404),
+    ("GET", f"/events/{BIG}/seats", "none", None, 404),
+    ("GET", f"/reservations/{BIG}", "none", None, 404),
+    ("GET", "/api/events/abc/queue/x", "none", None, 404),
+    ("GET", "/api/events/1e3", "none", None, 404),
+    ("POST", "/api/users", "none", {"name": "A\x00B", "email": "a@b.co"}, 422),
+    ("POST", "/api/users", "none", {"name": "A", "email": "a\x00@b.co"}, 422),
+    ("POST", "/api/users", "none", {"name": "bell\x07", "email": "a@b.co"}, 422),
+    ("POST", "/api/users", "none", {"name": "del\x7f", "email": "a@b.co"}, 422),
+    ("POST", "/api/users", "none", {"name": "nel\x85", "email": "a@b.co"}, 422),
+    ("POST", "/api/users", "none", {"name": "tab\tname", "email": "a@b.co"}, 422),
+    ("POST", "/api/users", "none", b'{"name": "\\ud800", "email": "a@b.co"}', 400),
+    ("POST", "/api/users", "none", b'{"name": ' + DEEP + b', "email": "a@b.co"}', 400),
+    ("POST", "/api/users", "none", DEEP, 400),
+    (
+        "POST",
+        "/api/users",
+        "none",
+        b'{"name": "A", "email": "a@b.co", "n": ' + LONG_INT + b"}",
+        400,
+    ),
+    ("POST", "/api/users", "none", b"", 422),
+    ("POST", "/api/events/{event}/holds", "user", b'{"seat_ids": [' + LONG_INT + b"]}", 400),
+    ("POST", "/api/admin/events", "admin", new_event(name="nul\x00"), 422),
+    ("POST", "/api/admin/events", "admin", new_event(venue="nul\x00"), 422),
+    ("POST", "/api/admin/events", "admin", new_event(seats=seats("A\x00")), 422),
+    ("POST", "/api/admin/events", "admin", new_event(seats=seats("A", "B", "A")), 422),
+    ("POST", "/api/admin/events", "admin", new_event(starts_at="0001-01-01T00:30+01:00"), 422),
+    ("POST", "/api/admin/events", "admin", new_event(starts_at="9999-12-31T23:30-01:00"), 422),
+    ("POST", "/api/admin/events", "admin", new_event(starts_at="2030-01-01T00:00:00"), 422),
+    ("POST", "/api/admin/events", "admin", b'{"name": ' + DEEP + b"}", 400),
+    (
+        "PATCH",
+        "/api/admin/events/{event}/waiting-room",
+        "admin",
+        {"sale_opens_at": "0001-01-01T00:30+01:00"},
+        422,
+    ),
+]
+# HTML pages answer an unknown id with their own 404 page, not problem+json.
+HTML_CASES: list[tuple[str, int]] = [
+    (f"/events/{BIG}/waiting-room", 404),
+    (f"/events/{2**63}/waiting-room", 404),
 ]
 
 
@@ -168,4 +240,8 @@ async def test_bad_input_table(
         if not ok:
             failures.append((method, path, expected, r.status_code, r.text[:200]))
     assert not failures, "\n".join(map(str, failures))
+    for path, expected in HTML_CASES:
+        r = await http.get(path)
+        assert r.status_code == expected, (path, r.status_code)
+        assert r.headers["content-type"].startswith("text/html"), path
     assert await _counts(db) == before

@@ -15,6 +15,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.templating import Jinja2Templates
 
+from booking.errors import EXCEPTION_HANDLERS
 from booking.routes.pages import routes
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -26,7 +27,7 @@ class Tripwire:
 
 
 def build_app() -> Starlette:
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     app.state.pool = Tripwire()
     app.state.redis = Tripwire()

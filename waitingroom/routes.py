@@ -14,6 +14,7 @@ from starlette.templating import Jinja2Templates
 
 from waitingroom.config import RoomConfig
 from waitingroom.errors import PollRateLimited, RoomClosed, UnknownTicket
+from waitingroom.ids import parse_id
 from waitingroom.problem import problem
 from waitingroom.room import WaitingRoom
 
@@ -54,6 +55,8 @@ def build_routes(
 
     async def join(request: Request) -> Response:
         event_id = str(request.path_params["event_id"])
+        if parse_id(event_id) is None:  # outside bigint: cannot exist
+            return _event_not_found(event_id)
         user_id = await authenticate(request)
         config = await get_config(event_id)
         if config is None:
@@ -80,6 +83,8 @@ def build_routes(
 
     async def poll(request: Request) -> Response:
         event_id = str(request.path_params["event_id"])
+        if parse_id(event_id) is None:  # outside bigint: cannot exist
+            return _event_not_found(event_id)
         ticket = str(request.path_params["ticket"])
         config = await get_config(event_id)
         if config is None:
@@ -117,6 +122,8 @@ def build_routes(
     async def leave(request: Request) -> Response:
         """The buyer gives up: their place (or active slot) goes to the next in line at once."""
         event_id = str(request.path_params["event_id"])
+        if parse_id(event_id) is None:  # outside bigint: cannot exist
+            return _event_not_found(event_id)
         ticket = str(request.path_params["ticket"])
         user_id = await authenticate(request)
         config = await get_config(event_id)
@@ -138,7 +145,7 @@ def build_routes(
 
     async def page(request: Request) -> Response:
         event_id = str(request.path_params["event_id"])
-        config = await get_config(event_id)
+        config = None if parse_id(event_id) is None else await get_config(event_id)
         state = "unknown" if config is None else ("open" if config.enabled else "closed")
         opens_at = config.sale_opens_at.isoformat() if config and config.sale_opens_at else None
         return templates.TemplateResponse(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -13,6 +13,7 @@ from starlette.routing import Route
 from booking.auth import require_admin
 from booking.errors import Problem
 from booking.events import SeatBlock, create_event, get_event, set_event_status
+from booking.fields import Instant, PlainText
 from booking.requests import path_id, read_json
 from booking.rooms import update_room
 
@@ -21,7 +22,7 @@ MAX_SEATS_PER_EVENT = 200_000
 
 class SeatBlockBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    section: str = Field(min_length=1, max_length=50)
+    section: PlainText = Field(min_length=1, max_length=50)
     rows: int = Field(ge=1, le=500)
     seats_per_row: int = Field(ge=1, le=500)
     price: int = Field(ge=0, le=100_000_000)
@@ -29,11 +30,18 @@ class SeatBlockBody(BaseModel):
 
 class NewEventBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    venue: str = Field(default="", max_length=200)
-    starts_at: AwareDatetime
+    name: PlainText = Field(min_length=1, max_length=200)
+    venue: PlainText = Field(default="", max_length=200)
+    starts_at: Instant
     seats: list[SeatBlockBody] = Field(min_length=1, max_length=100)
     waiting_room_enabled: bool = False
+
+    @model_validator(mode="after")
+    def _distinct_sections(self) -> NewEventBody:
+        sections = [block.section for block in self.seats]
+        if len(set(sections)) != len(sections):
+            raise ValueError("seats: each block needs its own section name")
+        return self
 
 
 class EventStatusBody(BaseModel):
@@ -47,7 +55,7 @@ class RoomBody(BaseModel):
     admit_per_second: int | None = Field(default=None, ge=1, le=100_000)
     max_active: int | None = Field(default=None, ge=1, le=1_000_000)
     admission_window_seconds: int | None = Field(default=None, ge=1, le=86_400)
-    sale_opens_at: AwareDatetime | None = None
+    sale_opens_at: Instant | None = None
 
 
 async def post_event(request: Request) -> JSONResponse:

@@ -7,14 +7,13 @@ page view as cheap as serving a static file during a surge, and lets a CDN or th
 
 from __future__ import annotations
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-# Ids are PostgreSQL bigints; anything outside that range cannot exist, so answer 404 directly.
-_ID_MAX = 2**63 - 1
+from booking.requests import path_id
+
 # The shells hold no per-user data (the token lives in the browser), so they may be cached briefly.
 _CACHE_HEADERS = {"Cache-Control": "public, max-age=60"}
 
@@ -22,13 +21,6 @@ _CACHE_HEADERS = {"Cache-Control": "public, max-age=60"}
 def _templates(request: Request) -> Jinja2Templates:
     templates: Jinja2Templates = request.app.state.templates
     return templates
-
-
-def _path_id(request: Request, name: str) -> int:
-    value = request.path_params[name]
-    if not isinstance(value, int) or not 1 <= value <= _ID_MAX:
-        raise HTTPException(status_code=404, detail=f"no such {name.removesuffix('_id')}")
-    return value
 
 
 def _render(request: Request, name: str, context: dict[str, int]) -> Response:
@@ -40,11 +32,11 @@ async def index_page(request: Request) -> Response:
 
 
 async def seats_page(request: Request) -> Response:
-    return _render(request, "seats.html", {"event_id": _path_id(request, "event_id")})
+    return _render(request, "seats.html", {"event_id": path_id(request, "event_id")})
 
 
 async def reservation_page(request: Request) -> Response:
-    reservation_id = _path_id(request, "reservation_id")
+    reservation_id = path_id(request, "reservation_id")
     return _render(request, "reservation.html", {"reservation_id": reservation_id})
 
 

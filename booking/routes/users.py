@@ -9,14 +9,15 @@ from starlette.routing import Route
 
 from booking.auth import authenticate
 from booking.errors import Problem
+from booking.fields import EMAIL_PATTERN, PlainText
 from booking.requests import path_id, read_json
 from booking.users import create_user, get_user
 
 
 class NewUserBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    name: PlainText = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
 
 
 async def post_user(request: Request) -> JSONResponse:
