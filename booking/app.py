@@ -23,7 +23,8 @@ from booking.errors import EXCEPTION_HANDLERS
 from booking.metrics import HttpMetricsMiddleware
 from booking.provider import SimulatedProvider
 from booking.rooms import enabled_room_configs, room_config
-from booking.routes import admin, events, health, pages, reservations, users
+from booking.routes import admin, apidocs, events, health, pages, reservations, users
+from booking.routes.queue_docs import document_waiting_room
 from booking.settings import Settings, load_settings
 from booking.tracing import setup_tracing
 from waitingroom import RoomConfig, WaitingRoom, build_routes, run_admitter
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     )
     waiting_room = WaitingRoom(redis_client, settings.admission_secret)
+    waiting_room_routes = build_routes(waiting_room, get_room, authenticate_user, templates)
+    document_waiting_room(waiting_room_routes)
     route_list: list[BaseRoute] = [
         *health.routes,
         *users.routes,
@@ -85,7 +88,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *reservations.routes,
         *admin.routes,
         *pages.routes,
-        *build_routes(waiting_room, get_room, authenticate_user, templates),
+        *waiting_room_routes,
+        *apidocs.routes,
     ]
     app = Starlette(
         routes=route_list,

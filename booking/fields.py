@@ -1,5 +1,6 @@
 """Field types of request bodies: text and instants PostgreSQL can store, refused up front (422)
-instead of failing inside a query (NUL bytes in text, instants before year 1 in UTC)."""
+instead of failing inside a query (NUL bytes in text, instants before year 1 in UTC) or being
+stored as something else (asyncpg writes datetime.min/max as -infinity/infinity)."""
 
 from __future__ import annotations
 
@@ -27,13 +28,21 @@ def _refuse_control_characters(value: str) -> str:
     return value
 
 
+# A ticketing service has no business before the epoch or in the year 9999.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def _storable_instant(value: datetime) -> datetime:
     try:
-        value.astimezone(UTC)
-    except OverflowError:
+        in_range = EARLIEST <= value.astimezone(UTC) < LATEST
+    except OverflowError:  # before year 1 or after 9999 once in UTC
+        in_range = False
+    if not in_range:
         raise PydanticCustomError(
-            "instant_out_of_range", "must be between 0001-01-01 and 9999-12-31 in UTC"
-        ) from None
+            "instant_out_of_range",
+            "must be from 1970-01-01T00:00Z up to (not including) 9999-01-01T00:00Z",
+        )
     return value
 
 

@@ -10,10 +10,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from booking import api_models as out
 from booking.auth import require_admin
 from booking.errors import Problem
 from booking.events import SeatBlock, create_event, get_event, set_event_status
 from booking.fields import Instant, PlainText
+from booking.openapi import Operation, operation
 from booking.requests import path_id, read_json
 from booking.rooms import update_room
 
@@ -58,6 +60,11 @@ class RoomBody(BaseModel):
     sale_opens_at: Instant | None = None
 
 
+@operation(
+    Operation(
+        "Create an event with its seats", "admin", out.Event, 201, NewEventBody, "admin", (409,)
+    )
+)
 async def post_event(request: Request) -> JSONResponse:
     require_admin(request)
     body = await read_json(request, NewEventBody)
@@ -76,6 +83,9 @@ async def post_event(request: Request) -> JSONResponse:
     return JSONResponse(await get_event(request.app.state.pool, event_id), status_code=201)
 
 
+@operation(
+    Operation("Configure the event's waiting room", "admin", out.Event, body=RoomBody, auth="admin")
+)
 async def patch_room(request: Request) -> JSONResponse:
     require_admin(request)
     event_id = path_id(request, "event_id")
@@ -95,6 +105,9 @@ async def patch_room(request: Request) -> JSONResponse:
     return JSONResponse(await get_event(request.app.state.pool, event_id))
 
 
+@operation(
+    Operation("Open or close a sale", "admin", out.Event, body=EventStatusBody, auth="admin")
+)
 async def patch_event(request: Request) -> JSONResponse:
     """Open or close a sale. Closing also clears the event's waiting room in Redis: nobody more
     is admitted, admission tokens stop verifying and the queue's keys are freed."""

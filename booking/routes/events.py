@@ -8,25 +8,30 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from booking import api_models as out
 from booking import metrics
 from booking.admission import require_admission
 from booking.auth import authenticate
 from booking.errors import Problem
 from booking.events import get_event, list_events
 from booking.holds import create_hold
+from booking.openapi import Header, Operation, operation
 from booking.requests import PG_BIGINT_MAX, path_id, read_json
 from booking.rooms import sale_state
 from booking.seatmap import invalidate_seat_maps, read_seat_map
 
 
+@operation(Operation("List events with seat counts", "events", list[out.Event]))
 async def get_events(request: Request) -> JSONResponse:
     return JSONResponse(await list_events(request.app.state.pool))
 
 
+@operation(Operation("One event", "events", out.Event))
 async def get_event_route(request: Request) -> JSONResponse:
     return JSONResponse(await get_event(request.app.state.pool, path_id(request, "event_id")))
 
 
+@operation(Operation("The event's seat map (cached; see X-Cache, Age)", "events", list[out.Seat]))
 async def get_seats(request: Request) -> Response:
     event_id = path_id(request, "event_id")
     settings = request.app.state.settings
@@ -49,6 +54,18 @@ class HoldBody(BaseModel):
     seat_ids: list[int] = Field(min_length=1)
 
 
+@operation(
+    Operation(
+        "Hold seats for HOLD_SECONDS",
+        "reservations",
+        out.Hold,
+        201,
+        HoldBody,
+        auth="user",
+        problems=(403, 409),
+        headers=(Header("X-Admission-Token", "the waiting room's admission (when it is on)"),),
+    )
+)
 async def post_hold(request: Request) -> JSONResponse:
     event_id = path_id(request, "event_id")
     settings = request.app.state.settings

@@ -8,15 +8,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from booking import api_models as out
 from booking.metrics import metrics_endpoint
+from booking.openapi import Operation, document, operation
 
 READY_TIMEOUT_SECONDS = 2.0
 
 
+@operation(Operation("Liveness", "health", out.Health, backed=False))
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+@operation(
+    Operation(
+        "Readiness: PostgreSQL and Redis answer",
+        "health",
+        out.Readiness,
+        other={503: out.Readiness},
+        backed=False,
+    )
+)
 async def readyz(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
@@ -37,6 +49,11 @@ async def readyz(request: Request) -> JSONResponse:
         status_code=200 if ready else 503,
     )
 
+
+document(
+    metrics_endpoint,
+    Operation("Prometheus metrics of this process", "health", "text/plain", backed=False),
+)
 
 routes = [
     Route("/healthz", healthz, methods=["GET"]),

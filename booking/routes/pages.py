@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
+from booking.openapi import Operation, operation
 from booking.requests import path_id
 
 # The shells hold no per-user data (the token lives in the browser), so they may be cached briefly.
@@ -27,14 +28,17 @@ def _render(request: Request, name: str, context: dict[str, int]) -> Response:
     return _templates(request).TemplateResponse(request, name, context, headers=_CACHE_HEADERS)
 
 
+@operation(Operation("Events page (HTML)", "pages", "text/html", backed=False))
 async def index_page(request: Request) -> Response:
     return _render(request, "index.html", {})
 
 
+@operation(Operation("Seat picker page (HTML)", "pages", "text/html", backed=False))
 async def seats_page(request: Request) -> Response:
     return _render(request, "seats.html", {"event_id": path_id(request, "event_id")})
 
 
+@operation(Operation("Reservation page (HTML)", "pages", "text/html", backed=False))
 async def reservation_page(request: Request) -> Response:
     reservation_id = path_id(request, "reservation_id")
     return _render(request, "reservation.html", {"reservation_id": reservation_id})

@@ -7,9 +7,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from booking import api_models as out
 from booking import metrics
 from booking.auth import authenticate
 from booking.errors import Problem
+from booking.openapi import Header, Operation, operation
 from booking.requests import path_id
 from booking.reservations import cancel_reservation, get_reservation, request_payment
 from booking.seatmap import invalidate_seat_maps
@@ -18,12 +20,28 @@ from booking.tracing import current_carrier
 MAX_IDEMPOTENCY_KEY = 200
 
 
+@operation(
+    Operation(
+        "One of your reservations, with its payment", "reservations", out.Reservation, auth="user"
+    )
+)
 async def get_reservation_route(request: Request) -> JSONResponse:
     reservation_id = path_id(request, "reservation_id")
     user_id = await authenticate(request)
     return JSONResponse(await get_reservation(request.app.state.pool, user_id, reservation_id))
 
 
+@operation(
+    Operation(
+        "Pay for a hold (settled by a worker; poll the reservation)",
+        "reservations",
+        out.PaymentAccepted,
+        202,
+        auth="user",
+        problems=(400, 409),
+        headers=(Header("Idempotency-Key", "one per payment attempt", True, MAX_IDEMPOTENCY_KEY),),
+    )
+)
 async def post_payment(request: Request) -> JSONResponse:
     reservation_id = path_id(request, "reservation_id")
     user_id = await authenticate(request)
@@ -52,6 +70,15 @@ async def post_payment(request: Request) -> JSONResponse:
     )
 
 
+@operation(
+    Operation(
+        "Cancel a hold, or refund a paid reservation",
+        "reservations",
+        out.Cancelled,
+        auth="user",
+        problems=(409,),
+    )
+)
 async def delete_reservation(request: Request) -> JSONResponse:
     reservation_id = path_id(request, "reservation_id")
     user_id = await authenticate(request)

@@ -7,9 +7,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from booking import api_models as out
 from booking.auth import authenticate
 from booking.errors import Problem
 from booking.fields import EMAIL_PATTERN, PlainText
+from booking.openapi import Operation, operation
 from booking.requests import path_id, read_json
 from booking.users import create_user, get_user
 
@@ -20,6 +22,16 @@ class NewUserBody(BaseModel):
     email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
 
 
+@operation(
+    Operation(
+        "Create a user (answers its bearer token once)",
+        "users",
+        out.UserCreated,
+        201,
+        NewUserBody,
+        problems=(409,),
+    )
+)
 async def post_user(request: Request) -> JSONResponse:
     body = await read_json(request, NewUserBody)
     name = body.name.strip()
@@ -33,6 +45,7 @@ async def post_user(request: Request) -> JSONResponse:
     )
 
 
+@operation(Operation("Your own user", "users", out.User, auth="user"))
 async def get_user_route(request: Request) -> JSONResponse:
     user_id = path_id(request, "user_id")
     me = await authenticate(request)
