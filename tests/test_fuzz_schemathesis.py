@@ -10,10 +10,14 @@ mode, events capped at a few seats each so the database stays small.
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
 import os
 import re
+import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,10 +44,9 @@ from tests.conftest import (
     stop,
 )
 
-# The timeout is a hang-guard for a busy machine; the default run takes well under a minute.
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(300)]
-
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
+# The timeout is a hang-guard for a busy machine; the default run takes about a minute.
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(max(300, 10 * FUZZ_EXAMPLES))]
 FUZZ_DATABASE_URL = with_database(TEST_DATABASE_URL, database_name(TEST_DATABASE_URL) + "_fuzz")
 # A Redis db of its own: the fuzz server's event ids overlap the other test server's.
 FUZZ_REDIS_URL = os.environ.get("TEST_FUZZ_REDIS_URL", re.sub(r"/\d+$", "/12", TEST_REDIS_URL))
@@ -122,7 +125,9 @@ def auth_headers(operation: Any, user_token: str) -> dict[str, str]:
     return {}
 
 
-def fuzz(operation: Any, mode: GenerationMode, user_token: str) -> None:
+def fuzz(
+    operation: Any, mode: GenerationMode, user_token: str, seen: collections.Counter[str]
+) -> None:
     headers = auth_headers(operation, user_token)
 
     # Schemathesis' pytest plugin does not run under this pytest, so hypothesis drives each
@@ -138,7 +143,8 @@ def fuzz(operation: Any, mode: GenerationMode, user_token: str) -> None:
     )
     def run(case: Any) -> None:
         bounded(case)
-        case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
+        response = case.call_and_validate(headers=headers, checks=CHECKS, timeout=30)
+        seen[f"{operation.label} {response.status_code}"] += 1
 
     run()
 
@@ -149,13 +155,42 @@ def test_every_operation_conforms_and_never_5xx(api_schema: Any, user_token: str
     only = os.environ.get("FUZZ_ONLY")  # e.g. "GET /reservations/{reservation_id}" to re-run one
     operations = [op for op in operations if only is None or op.label == only]
     failures = []
+    seen: collections.Counter[str] = collections.Counter()
+    started = time.monotonic()
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
-                fuzz(operation, mode, user_token)
+                fuzz(operation, mode, user_token, seen)
             except Unsatisfiable:
                 assert mode == GenerationMode.NEGATIVE, operation.label  # nothing to make invalid
             except Exception as exc:
                 details = "".join(traceback.format_exception(exc))[-4000:]
                 failures.append(f"{operation.label} [{mode.value}]: {details}")
+    if os.environ.get("FUZZ_RESULTS"):  # e.g. docs/results/fuzz_schemathesis.json
+        write_results(Path(os.environ["FUZZ_RESULTS"]), seen, len(operations), started, failures)
     assert not failures, "\n\n".join(failures)
+
+
+def write_results(
+    path: Path, seen: collections.Counter[str], operations: int, started: float, failures: list[str]
+) -> None:
+    by_status: collections.Counter[str] = collections.Counter()
+    for key, count in seen.items():
+        by_status[key.rsplit(" ", 1)[1]] += count
+    path.write_text(
+        json.dumps(
+            {
+                "schemathesis": schemathesis.__version__,
+                "examples_per_operation_and_mode": FUZZ_EXAMPLES,
+                "operations": operations,
+                "requests_passing_all_checks": sum(seen.values()),
+                "failures": len(failures),
+                "responses_by_status": dict(sorted(by_status.items())),
+                "responses_by_operation_and_status": dict(sorted(seen.items())),
+                "seconds": round(time.monotonic() - started, 1),
+                "checks": [check.__name__ for check in CHECKS],
+            },
+            indent=2,
+        )
+        + "\n"
+    )

@@ -26,7 +26,7 @@ def app_and_schema() -> tuple[Any, dict[str, Any]]:
 def served(app: Any) -> list[tuple[str, str]]:
     pairs = []
     for route in app.routes:
-        assert isinstance(route, Route), f"{route!r}: document mounts in booking/openapi.py"
+        assert isinstance(route, Route), f"{route!r}: teach booking/openapi.py to document it"
         pairs += [(route.path_format, m.lower()) for m in route.methods or () if m != "HEAD"]
     return pairs
 
