@@ -23,12 +23,16 @@ def app_and_schema() -> tuple[Any, dict[str, Any]]:
     return app, build_openapi(app.routes, "test", "0")
 
 
-def served(app: Any) -> list[tuple[str, str]]:
+def served(routes: Any) -> list[tuple[str, str]]:
     pairs = []
-    for route in app.routes:
+    for route in routes:
         assert isinstance(route, Route), f"{route!r}: teach booking/openapi.py to document it"
         pairs += [(route.path_format, m.lower()) for m in route.methods or () if m != "HEAD"]
     return pairs
+
+
+def undocumented(routes: Any, schema: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(p, m) for p, m in served(routes) if m not in schema["paths"].get(p, {})]
 
 
 def resolve(schema: dict[str, Any], ref: str) -> Any:
@@ -42,9 +46,9 @@ def test_every_route_the_app_serves_is_in_the_schema(
     app_and_schema: tuple[Any, dict[str, Any]],
 ) -> None:
     app, schema = app_and_schema
-    routes = served(app)
+    routes = served(app.routes)
     assert len(routes) >= 20
-    missing = [(p, m) for p, m in routes if m not in schema["paths"].get(p, {})]
+    missing = undocumented(app.routes, schema)
     assert not missing, f"undocumented routes (add @operation(...)): {missing}"
     documented = {(p, m) for p, ops in schema["paths"].items() for m in ops}
     assert documented == set(routes)
@@ -113,3 +117,15 @@ async def test_server_serves_the_schema_and_its_docs_page(http: httpx.AsyncClien
     for path in schema["paths"]:
         assert path.replace("{", "").replace("}", "") in r.text.replace("{", "").replace("}", "")
     assert "<script src=" not in r.text  # self-contained: nothing fetched from elsewhere
+
+
+def test_an_undocumented_route_is_caught(app_and_schema: tuple[Any, dict[str, Any]]) -> None:
+    app, _ = app_and_schema
+
+    async def secret_endpoint(request: Any) -> Any:
+        raise AssertionError("never called")
+
+    routes = [*app.routes, Route("/api/undocumented", secret_endpoint, methods=["POST"])]
+    assert undocumented(routes, build_openapi(routes, "test", "0")) == [
+        ("/api/undocumented", "post")
+    ]
