@@ -4,6 +4,7 @@ booking or pydantic, so the app documents the routes it mounts from it, by route
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
@@ -17,7 +18,12 @@ WAITING_ROOM_OPERATIONS = {
         out.QueueTicket,
         201,
         auth="user",
-        problems=(409,),
+        problems=(403, 409),  # 403: the proof of work is missing or wrong (bot defence)
+    ),
+    "wr_challenge": Operation(
+        "A fresh proof-of-work challenge for joining the queue",
+        "waiting room",
+        dict[str, Any],
     ),
     "wr_poll": Operation(
         "Your place in the queue; the admission token once admitted",
