@@ -51,6 +51,7 @@ class WaitingRoomSettings(BaseModel):
     admit_per_second: int
     max_active: int
     admission_window_seconds: int
+    paused: bool = Field(default=False, description="an operator paused admissions")
 
 
 class SeatCounts(BaseModel):
@@ -143,7 +144,97 @@ class QueueStatus(BaseModel):
     admission_token: str | None = Field(
         default=None, description="once admitted: send it as `X-Admission-Token` with a hold"
     )
+    paused: bool = Field(default=False, description="an operator paused admissions for now")
 
 
 class QueueLeft(BaseModel):
     status: Literal["left", "gone"]
+
+
+# --- admission token API, gate and operators (docs/admission.md) ---------------------------
+
+
+class Jwk(BaseModel):
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    alg: Literal["EdDSA"]
+    use: Literal["sig"]
+    kid: str
+    x: str = Field(description="the public key, base64url")
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]
+
+
+class VerifyBody(BaseModel):
+    token: str = Field(min_length=1, max_length=4096)
+    event: Id | None = Field(default=None, description="require a token for this event")
+
+
+class AdmissionClaims(BaseModel):
+    valid: Literal[True]
+    user: str
+    event: str
+    ticket: str
+    expires_at: int = Field(description="epoch seconds")
+    kid: str
+
+
+class GateQueueStatus(BaseModel):
+    status: Literal["waiting", "admitted", "expired"]
+    position: int | None
+    eta_seconds: int | None
+    pre_queue: bool
+    paused: bool
+
+
+class RoomStatus(BaseModel):
+    event_id: Id
+    name: str
+    status: Literal["scheduled", "on_sale", "closed"]
+    paused: bool
+    paused_recorded: bool
+    admit_per_second: int
+    max_active: int
+    admission_window_seconds: int
+    waiting: int
+    active: int
+    admitted_per_second: float
+    last_in_line_eta_seconds: int | None
+
+
+class RoomsOverview(BaseModel):
+    operator: str
+    rooms: list[RoomStatus]
+
+
+class OperatorAction(BaseModel):
+    id: Id
+    operator: str
+    at: str = Field(json_schema_extra={"format": "date-time"})
+    action: str
+    event_id: Id | None
+    before: dict[str, object] | None
+    after: dict[str, object] | None
+
+
+class OperatorActions(BaseModel):
+    actions: list[OperatorAction]
+
+
+class OperatorCreated(BaseModel):
+    id: Id
+    name: str
+    token: str = Field(description="the operator's bearer token, shown once")
+
+
+class OperatorInfo(BaseModel):
+    name: str
+    created_by: str
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+    revoked: bool
+
+
+class Operators(BaseModel):
+    operators: list[OperatorInfo]

@@ -23,11 +23,14 @@ from booking.errors import EXCEPTION_HANDLERS
 from booking.metrics import HttpMetricsMiddleware
 from booking.provider import SimulatedProvider
 from booking.rooms import enabled_room_configs, room_config
-from booking.routes import admin, apidocs, events, health, pages, reservations, users
+from booking.routes import admin, apidocs, events, health, operators, pages, reservations, users
 from booking.routes.queue_docs import document_waiting_room
-from booking.settings import Settings, load_settings
+from booking.settings import Settings, gate_cookie_secure, load_settings
 from booking.tracing import setup_tracing
 from waitingroom import RoomConfig, WaitingRoom, build_routes, run_admitter
+from waitingroom.gate import build_gate_routes
+from waitingroom.signing import KeyRing
+from waitingroom.token_routes import build_token_routes
 from workers.queue import JobQueue
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -45,6 +48,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.jobs = await run_in_threadpool(JobQueue, settings.redis_url, settings.rq_queue)
         app.state.seat_cache = build_seat_cache(settings, app.state.redis)
         stop = asyncio.Event()
+        revocations = asyncio.create_task(
+            app.state.waiting_room.revocations.run(app.state.redis, stop)
+        )
         admitter: asyncio.Task[None] | None = None
         if settings.admitter_enabled:
             admitter = asyncio.create_task(
@@ -59,6 +65,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if admitter is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(admitter, timeout=5)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(revocations, timeout=5)
             await app.state.seat_cache.aclose()
             await app.state.redis.aclose()
             await app.state.redis.connection_pool.disconnect()  # a pool we passed in ourselves
@@ -78,15 +86,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
             settings.redis_url, max_connections=settings.redis_max_connections, timeout=10
         )
     )
-    waiting_room = WaitingRoom(redis_client, settings.admission_secret)
+    signing_keys = KeyRing.from_config(
+        settings.admission_signing_keys,
+        settings.admission_retired_keys,
+        dev_seed=settings.admission_secret,
+    )
+    waiting_room = WaitingRoom(
+        redis_client, signing_keys, token_ttl_seconds=settings.admission_token_ttl_seconds
+    )
     waiting_room_routes = build_routes(waiting_room, get_room, authenticate_user, templates)
-    document_waiting_room(waiting_room_routes)
+    service_routes = [
+        *build_token_routes(waiting_room),
+        *build_gate_routes(waiting_room, get_room, templates, secure=gate_cookie_secure(settings)),
+    ]
+    document_waiting_room([*waiting_room_routes, *service_routes])
     route_list: list[BaseRoute] = [
         *health.routes,
+        # Early in the list: Starlette tries routes in order, and these are the hot ones a
+        # downstream service or the nginx gate calls on every request of an admitted buyer.
+        *service_routes,
         *users.routes,
         *events.routes,
         *reservations.routes,
         *admin.routes,
+        *operators.routes,
         *pages.routes,
         *waiting_room_routes,
         *apidocs.routes,

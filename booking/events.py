@@ -32,7 +32,7 @@ SEAT_MAP_JSON_SQL = f"""
 """
 EVENT_COLUMNS = """
     e.id, e.name, e.venue, e.starts_at, e.status, e.waiting_room_enabled, e.admit_per_second,
-    e.max_active, e.admission_window_seconds, e.sale_opens_at
+    e.max_active, e.admission_window_seconds, e.sale_opens_at, e.waiting_room_paused
 """
 
 
@@ -57,6 +57,7 @@ def _event_json(row: asyncpg.Record, counts: dict[str, int]) -> dict[str, Any]:
             "admit_per_second": row["admit_per_second"],
             "max_active": row["max_active"],
             "admission_window_seconds": row["admission_window_seconds"],
+            "paused": row["waiting_room_paused"],
         },
         "seats": {
             "available": counts.get("available", 0),
@@ -93,7 +94,9 @@ async def get_event(pool: asyncpg.Pool, event_id: int) -> dict[str, Any]:
     return _event_json(row, counts[event_id])
 
 
-async def set_event_status(pool: asyncpg.Pool, event_id: int, status: str) -> None:
+async def set_event_status(
+    pool: asyncpg.Pool | asyncpg.Connection, event_id: int, status: str
+) -> None:
     updated = await pool.fetchval(
         "UPDATE events SET status = $2 WHERE id = $1 RETURNING id", event_id, status
     )

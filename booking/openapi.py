@@ -50,7 +50,7 @@ class Header:
 @dataclass(frozen=True)
 class Operation:
     """How one handler is documented. `response` is a pydantic type (a model, `list[Model]`) for
-    JSON or a media type string ("text/html") for anything else."""
+    JSON, a media type string ("text/html") for anything else, or None for no body."""
 
     summary: str
     tag: str
@@ -134,14 +134,13 @@ def _statuses(route: Route, doc: Operation) -> list[int]:
 
 def _operation(route: Route, doc: Operation, components: _Components) -> dict[str, Any]:
     description = inspect.getdoc(route.endpoint) or ""
-    responses: dict[str, Any] = {
-        str(doc.status): {"description": "success", "content": components.content(doc.response)}
-    }
+    responses: dict[str, Any] = {str(doc.status): {"description": "success"}}
+    if doc.response is not None:  # None: an answer without a body (204, the gate's 401)
+        responses[str(doc.status)]["content"] = components.content(doc.response)
     for status, kind in doc.other.items():
-        responses[str(status)] = {
-            "description": STATUS_REASONS.get(status, "see the body"),
-            "content": components.content(kind),
-        }
+        responses[str(status)] = {"description": STATUS_REASONS.get(status, "see the body")}
+        if kind is not None:
+            responses[str(status)]["content"] = components.content(kind)
     problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for status in _statuses(route, doc):
         # A status answered both ways (a page's own 404 and the router's) documents both.

@@ -12,7 +12,7 @@ from waitingroom.config import RoomConfig
 
 ROOM_COLUMNS = (
     "id, waiting_room_enabled, admit_per_second, max_active, admission_window_seconds,"
-    " sale_opens_at, status"
+    " sale_opens_at, status, waiting_room_paused"
 )
 
 
@@ -24,6 +24,7 @@ def _config(row: Any) -> RoomConfig:
         max_active=row["max_active"],
         admission_window_seconds=row["admission_window_seconds"],
         sale_opens_at=row["sale_opens_at"],
+        paused=row["waiting_room_paused"],
     )
 
 
@@ -47,8 +48,33 @@ async def enabled_room_configs(pool: asyncpg.Pool) -> list[RoomConfig]:
     return [_config(r) for r in rows]
 
 
+async def room_settings(conn: asyncpg.Pool | asyncpg.Connection, event_id: int) -> dict[str, Any]:
+    """The operator-visible room settings (the before/after of an operator action); 404."""
+    row = await conn.fetchrow(
+        "SELECT status, waiting_room_enabled, waiting_room_paused, admit_per_second, max_active,"
+        " admission_window_seconds, sale_opens_at FROM events WHERE id = $1",
+        event_id,
+    )
+    if row is None:
+        raise Problem(404, "not-found", f"no such event: {event_id}")
+    opens = row["sale_opens_at"]
+    return {
+        "status": row["status"],
+        "enabled": row["waiting_room_enabled"],
+        "paused": row["waiting_room_paused"],
+        "admit_per_second": row["admit_per_second"],
+        "max_active": row["max_active"],
+        "admission_window_seconds": row["admission_window_seconds"],
+        "sale_opens_at": opens.isoformat() if opens else None,
+    }
+
+
+async def set_paused(conn: asyncpg.Connection, event_id: int, paused: bool) -> None:
+    await conn.execute("UPDATE events SET waiting_room_paused = $2 WHERE id = $1", event_id, paused)
+
+
 async def update_room(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool | asyncpg.Connection,
     event_id: int,
     enabled: bool | None,
     admit_per_second: int | None,

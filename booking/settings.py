@@ -54,6 +54,12 @@ ENV_DEFAULTS: dict[str, str] = {
     "DEMO_SEATS": "300",
     "MAX_BODY_BYTES": "1048576",  # request bodies past this answer 413 while streaming; 0 = off
     "APP_ENV": "development",  # development | production (production refuses weak secrets)
+    # Admission tokens (waitingroom/signing.py): `dev-only` = a development-only key derived from
+    # ADMISSION_SECRET; production sets `kid=<seed>` entries (or a bare seed), the first signs.
+    "ADMISSION_SIGNING_KEYS": "dev-only",
+    "ADMISSION_RETIRED_KEYS": "",  # kid=<public key>@<epoch seconds>: accepted until then
+    "ADMISSION_TOKEN_TTL_SECONDS": "60",
+    "GATE_COOKIE_SECURE": "auto",  # gate cookies get `Secure`: auto = when APP_ENV=production
 }
 
 
@@ -98,6 +104,10 @@ class Settings:
     demo_seats: int
     max_body_bytes: int
     app_env: str
+    admission_signing_keys: str
+    admission_retired_keys: str
+    admission_token_ttl_seconds: int
+    gate_cookie_secure: str
 
 
 def _convert(raw: str, kind: Any) -> Any:
@@ -137,6 +147,7 @@ APP_ENVS = ("development", "production")
 SECRET_SETTINGS: dict[str, int] = {
     "ADMIN_TOKEN": 32,
     "ADMISSION_SECRET": 32,
+    "ADMISSION_SIGNING_KEYS": 43,  # a 43-char base64url seed, kid=seed entries: longer
 }
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "example", "placeholder")
 MIN_DISTINCT_CHARACTERS = 10
@@ -178,3 +189,13 @@ def check_app_env(settings: Settings) -> None:
             + "; ".join(problems)
             + " (generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
+
+
+def gate_cookie_secure(settings: Settings) -> bool:
+    """GATE_COOKIE_SECURE: 1/0 force it; `auto` means Secure exactly in production."""
+    value = settings.gate_cookie_secure.strip().lower()
+    if value == "auto":
+        return settings.app_env == "production"
+    if value in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value in ("1", "true", "yes", "on")
+    raise ValueError(f"environment variable GATE_COOKIE_SECURE={value!r} is not auto, 1 or 0")

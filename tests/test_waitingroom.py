@@ -284,17 +284,28 @@ async def test_tokens_valid_forged_expired_wrong_event_user_and_inactive(
     assert await room.verify_token(token, "alice", "30") is True
     assert await room.verify_token(token, "alice", 30) is True
 
-    claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False})
+    claims = jwt.decode(token, options={"verify_signature": False})
     assert (claims["sub"], claims["evt"]) == ("alice", "30")
 
     other = WaitingRoom(redis, "another-secret-of-sufficient-length-xx", clock=clock)
-    forged_wrong_secret = other._signer.issue("alice", "30", claims["jti"], int(T0 + 30) * 1000)
+    forged_wrong_secret = other.signer.issue("alice", "30", claims["jti"], int(T0 + 30) * 1000)
     cases = {
         "forged": [
             (forged_wrong_secret, "alice", "30"),
             (_tamper(token, sub="mallory"), "mallory", "30"),
             ("not-a-jwt", "alice", "30"),
             (jwt.encode(claims, SECRET * 2, algorithm="HS512"), "alice", "30"),
+            # Algorithm confusion: an HMAC token naming our kid is still forged.
+            (
+                jwt.encode(
+                    claims,
+                    SECRET * 2,
+                    algorithm="HS256",
+                    headers={"kid": room.signer.keys.signer_kid},
+                ),
+                "alice",
+                "30",
+            ),
         ],
         "wrong_event": [(token, "alice", "31")],
         "wrong_user": [(token, "bob", "30")],
@@ -314,7 +325,7 @@ async def test_tokens_valid_forged_expired_wrong_event_user_and_inactive(
     assert info.value.reason == "expired"
 
 
-async def test_token_of_completed_or_superseded_admission_is_not_active(
+async def test_token_of_completed_or_superseded_admission_is_revoked(
     room: WaitingRoom, clock: FakeClock
 ) -> None:
     config = cfg("32", aps=5, window=30)
@@ -322,14 +333,14 @@ async def test_token_of_completed_or_superseded_admission_is_not_active(
     await room.complete(config, "alice")
     with pytest.raises(TokenRejected) as info:
         await room.verify_token(token, "alice", "32")
-    assert info.value.reason == "not_active"
+    assert info.value.reason == "revoked"
     # Re-admitted later: the old token (old ticket) stays invalid, the new one works.
     clock.advance(1)
     new_token = await _admitted_token(room, config, "alice")
     assert await room.verify_token(new_token, "alice", "32")
     with pytest.raises(TokenRejected) as info:
         await room.verify_token(token, "alice", "32")
-    assert info.value.reason == "not_active"
+    assert info.value.reason == "revoked"
 
 
 # --- pre-queue ---------------------------------------------------------------------------

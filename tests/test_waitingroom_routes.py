@@ -128,6 +128,7 @@ async def test_join_poll_admit_flow(client: httpx.AsyncClient, room: WaitingRoom
         "position": 2,
         "eta_seconds": 1,
         "pre_queue": False,
+        "paused": False,
     }
 
     assert await room.admit_tick(CONFIGS["101"]) == ["alice", "bob"]

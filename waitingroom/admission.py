@@ -63,7 +63,16 @@ async def tick(
     now_ms = int(now * 1000)
     res = await scripts.run(
         scripts.admit,
-        keys=[keys.queue, keys.pre, keys.opened, keys.active, keys.tick, keys.rate, keys.joined],
+        keys=[
+            keys.queue,
+            keys.pre,
+            keys.opened,
+            keys.active,
+            keys.tick,
+            keys.rate,
+            keys.joined,
+            keys.paused,
+        ],
         args=[
             now_ms,
             math.floor(now),

@@ -16,6 +16,8 @@ class RoomConfig:
     # Joiners before this instant form a pre-queue that is shuffled at opening.
     # Must be timezone-aware; naive datetimes are read as UTC.
     sale_opens_at: datetime | None = None
+    # For display only (the waiting page): admission itself reads the room's pause key.
+    paused: bool = False
 
     def __post_init__(self) -> None:
         # Normalise so `RoomConfig(event_id=7, ...)` still yields the same Redis keys.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-RejectionReason = Literal["forged", "expired", "wrong_event", "wrong_user", "not_active"]
+# revoked: the admission this token stands for ended (completed, left, expired, superseded).
+RejectionReason = Literal["forged", "expired", "wrong_event", "wrong_user", "revoked"]
 
 
 class WaitingRoomError(Exception):

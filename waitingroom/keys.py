@@ -69,6 +69,10 @@ class RoomKeys:
     def rate(self) -> str:  # HASH ewma -> measured admissions per second
         return self._k("rate")
 
+    @property
+    def paused(self) -> str:  # STRING present while paused (kept by reset, like the DB flag)
+        return self._k("paused")
+
     def poll_limit(self, ticket: str) -> str:  # counter with a 1 s expiry
         return self._k(f"rl:{ticket}")
 

@@ -16,8 +16,10 @@ def problem(
     detail: str,
     type_: str = "about:blank",
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> Response:
-    body = {"type": type_, "title": title, "status": status, "detail": detail}
+    body: dict[str, object] = {"type": type_, "title": title, "status": status, "detail": detail}
+    body.update(extra or {})
     return Response(
         json.dumps(body),
         status_code=status,

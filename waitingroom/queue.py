@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from waitingroom.keys import RoomKeys
+from waitingroom.revocations import REVOCATION_CHANNEL
 from waitingroom.scripts import Scripts
 
 RawStatus = Literal["waiting", "pre", "admitted", "expired"]
@@ -133,6 +134,6 @@ async def remove(scripts: Scripts, keys: RoomKeys, user_id: str) -> tuple[bool, 
     res = await scripts.run(
         scripts.remove,
         keys=[keys.users, keys.tickets, keys.queue, keys.pre, keys.active, keys.joined],
-        args=[user_id],
+        args=[user_id, REVOCATION_CHANNEL, keys.event_id],
     )
     return bool(int(res[0])), bool(int(res[1]))

@@ -16,8 +16,10 @@ from waitingroom.errors import PollRateLimited, RoomClosed, TokenRejected, Unkno
 from waitingroom.eta import EWMA_ALPHA, eta_seconds, parse_rate, pre_queue_eta_seconds
 from waitingroom.keys import RoomKeys, is_safe_id
 from waitingroom.models import PollResult, Ticket
+from waitingroom.revocations import REVOCATION_CHANNEL, RevocationFeed
 from waitingroom.scripts import Scripts
-from waitingroom.tokens import TokenSigner
+from waitingroom.signing import KeyRing
+from waitingroom.tokens import DEFAULT_TTL_SECONDS, AdmissionClaims, TokenSigner
 
 EventRef = RoomConfig | str | int
 
@@ -30,15 +32,17 @@ class WaitingRoom:
     def __init__(
         self,
         redis: Redis,
-        secret: str,
+        keys: KeyRing | str,
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         poll_limit_per_second: int = 2,
         ewma_alpha: float = EWMA_ALPHA,
         batch: bool = True,
+        token_ttl_seconds: int = DEFAULT_TTL_SECONDS,
     ) -> None:
-        """`clock` returns epoch seconds; `rng` seeds the pre-queue shuffle (tests fix it);
+        """`keys` signs admission tokens (a plain string derives a development-only key from it);
+        `clock` returns epoch seconds; `rng` seeds the pre-queue shuffle (tests fix it);
         `batch` pipelines concurrent script calls (see batching.py)."""
         self.redis = redis
         self.clock = clock
@@ -46,7 +50,10 @@ class WaitingRoom:
         self._rng = rng or random.SystemRandom()
         self._alpha = ewma_alpha
         self._scripts = Scripts.register(redis, batch=batch)
-        self._signer = TokenSigner(secret, clock)
+        ring = keys if isinstance(keys, KeyRing) else KeyRing.development(keys)
+        self.signer = TokenSigner(ring, clock, token_ttl_seconds)
+        # Fed by run_revocation_feed (the app runs it); until then verify() reads Redis.
+        self.revocations = RevocationFeed(clock, token_ttl_seconds)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -112,7 +119,7 @@ class WaitingRoom:
         metrics.POLLS.labels(config.event_id).inc()
         rate = parse_rate(raw.rate, config.admit_per_second)
         if raw.status == "admitted":
-            token = self._signer.issue(raw.user_id, config.event_id, ticket, raw.expires_at_ms)
+            token = self.signer.issue(raw.user_id, config.event_id, ticket, raw.expires_at_ms)
             return PollResult("admitted", None, 0, token, user_id=raw.user_id)
         if raw.status == "expired":
             return PollResult("expired", None, None, user_id=raw.user_id)
@@ -156,30 +163,68 @@ class WaitingRoom:
                 metrics.ETA_ABS_ERROR.labels(event).observe(abs(predicted - actual))
         return [adm.user_id for adm in outcome.admitted]
 
-    async def verify_token(self, token: str, user_id: str | int, event_id: str | int) -> bool:
-        """True for a valid admission token; otherwise raises TokenRejected(reason).
+    async def verify(self, token: str, event_id: str | int | None = None) -> AdmissionClaims:
+        """The claims of a valid admission token; otherwise raises TokenRejected(reason).
 
-        Checks signature, expiry, event and user binding, and that this very admission
-        (jti = ticket) is still in the active set (not completed, left or expired).
+        Checks signature and kid, expiry, the event (when given), and that this very admission
+        (jti = ticket) did not end early (completed, left, room reset): from the revocation feed
+        when it is trusted, else from the active set in Redis.
         """
+        label = "" if event_id is None else str(event_id)
+        try:
+            claims = self.signer.decode(token)
+            label = label or claims.event_id
+            if event_id is not None and claims.event_id != str(event_id):
+                raise TokenRejected("wrong_event", "admission token is for another event")
+            if not is_safe_id(claims.event_id) or ":" in claims.event_id:
+                raise TokenRejected("forged", "invalid event id in admission token")
+            revoked = self.revocations.revoked(claims.event_id, claims.ticket, claims.issued_at)
+            if revoked is None:
+                await self._require_active(claims)
+            elif revoked:
+                raise TokenRejected("revoked", "admission is no longer active")
+        except TokenRejected as exc:
+            metrics.TOKEN_REJECTIONS.labels(label if is_safe_id(label) else "?", exc.reason).inc()
+            raise
+        return claims
+
+    async def _active_expiry_ms(self, claims: AdmissionClaims) -> int | None:
+        """When the admission `claims` stand for ends, or None if it is no longer active."""
+        keys = RoomKeys(claims.event_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zscore(keys.active, claims.user_id)
+            pipe.hget(keys.users, claims.user_id)
+            expiry, current_ticket = await pipe.execute()
+        if isinstance(current_ticket, bytes):
+            current_ticket = current_ticket.decode()
+        if expiry is None or float(expiry) <= self._now_ms() or current_ticket != claims.ticket:
+            return None
+        return int(expiry)
+
+    async def _require_active(self, claims: AdmissionClaims) -> None:
+        if await self._active_expiry_ms(claims) is None:
+            raise TokenRejected("revoked", "admission is no longer active")
+
+    async def reissue(self, claims: AdmissionClaims) -> str | None:
+        """A fresh token for the admission `claims` stand for, or None if it is not active."""
+        expiry = await self._active_expiry_ms(claims)
+        if expiry is None:
+            return None
+        return self.signer.issue(claims.user_id, claims.event_id, claims.ticket, expiry)
+
+    async def verify_token(self, token: str, user_id: str | int, event_id: str | int) -> bool:
+        """True for a valid admission token of this user for this event; otherwise raises
+        TokenRejected(reason) (see `verify`; also `wrong_user`)."""
         event, user = str(event_id), str(user_id)
         try:
-            claims = self._signer.decode(token)
+            claims = self.signer.decode(token)
             if claims.event_id != event:
                 raise TokenRejected("wrong_event", "admission token is for another event")
             if claims.user_id != user:
                 raise TokenRejected("wrong_user", "admission token is for another user")
             if not is_safe_id(event):
                 raise TokenRejected("wrong_event", "invalid event id")
-            keys = RoomKeys(event)
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.zscore(keys.active, user)
-                pipe.hget(keys.users, user)
-                expiry, current_ticket = await pipe.execute()
-            if current_ticket is not None and isinstance(current_ticket, bytes):
-                current_ticket = current_ticket.decode()
-            if expiry is None or float(expiry) <= self._now_ms() or current_ticket != claims.ticket:
-                raise TokenRejected("not_active", "admission is no longer active")
+            await self._require_active(claims)
         except TokenRejected as exc:
             metrics.TOKEN_REJECTIONS.labels(event, exc.reason).inc()
             raise
@@ -210,7 +255,17 @@ class WaitingRoom:
             return None
         return owner.decode() if isinstance(owner, bytes) else str(owner)
 
+    async def set_paused(self, event: EventRef, paused: bool) -> None:
+        """Pause or resume admissions; the admission script reads this key on every tick."""
+        key = RoomKeys(_event_id(event)).paused
+        if paused:
+            await self.redis.set(key, "1")
+        else:
+            await self.redis.delete(key)
+
     async def reset(self, event: EventRef) -> None:
         """Delete all of an event's room state (ops/tests; poll-limit counters expire alone)."""
         keys = RoomKeys(_event_id(event))
         await self.redis.delete(*keys.all_static())
+        # Every admission of the event ended: revoke its tokens issued until now.
+        await self.redis.publish(REVOCATION_CHANNEL, f"e|{keys.event_id}|{self._now_ms()}")

@@ -114,6 +114,7 @@ def build_routes(
             "position": result.position,
             "eta_seconds": result.eta_seconds,
             "pre_queue": result.pre_queue,
+            "paused": config.paused,  # display only: admission reads the room's pause key
         }
         if result.admission_token is not None:
             body["admission_token"] = result.admission_token

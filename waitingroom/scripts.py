@@ -138,7 +138,7 @@ return {'ok', user, 'expired', -1, rate, 0, '0'}
 """
 )
 
-# KEYS: queue pre opened active tick rate joined
+# KEYS: queue pre opened active tick rate joined paused
 # ARGV: now_ms tick_second admit_per_second max_active window_ms opens_at_ms seed alpha
 # -> {ticked, expired, queue_len, active_len, pre_len, user1, joined1, user2, joined2, ...}
 ADMIT = (
@@ -158,6 +158,12 @@ local expired = redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 local qlen = redis.call('ZCARD', KEYS[1])
 local free = tonumber(ARGV[4]) - redis.call('ZCARD', KEYS[4])
 local n = math.min(tonumber(ARGV[3]), free)
+-- An operator's pause lives in a key read here, so it holds from the very next tick whatever
+-- config a process has cached; places and the rate estimate are kept for the resume.
+local paused = redis.call('EXISTS', KEYS[8]) == 1
+if paused then
+  n = 0
+end
 local out = {1, expired, 0, 0, 0}
 if n > 0 and qlen > 0 then
   local popped = redis.call('ZPOPMIN', KEYS[1], n)
@@ -174,7 +180,7 @@ if n > 0 and qlen > 0 then
 end
 -- EWMA of admissions per second, only while people wait: an idle second says nothing
 -- about how fast the queue drains.
-if qlen > 0 then
+if qlen > 0 and not paused then
   local admitted = (#out - 5) / 2
   local alpha = tonumber(ARGV[8])
   local prev = redis.call('HGET', KEYS[6], 'ewma')
@@ -192,7 +198,7 @@ return out
 )
 
 # KEYS: users tickets queue pre active joined
-# ARGV: user
+# ARGV: user revocation_channel event
 # -> {was_active, was_waiting}
 REMOVE = """
 local user = ARGV[1]
@@ -204,6 +210,10 @@ redis.call('HDEL', KEYS[1], user)
 redis.call('HDEL', KEYS[6], user)
 local active = redis.call('ZREM', KEYS[5], user)
 local waiting = redis.call('ZREM', KEYS[3], user) + redis.call('ZREM', KEYS[4], user)
+-- An admission ended early: tell every process's revocation feed (revocations.py).
+if active == 1 and ticket then
+  redis.call('PUBLISH', ARGV[2], 't|' .. ARGV[3] .. '|' .. ticket)
+end
 return {active, waiting}
 """
 

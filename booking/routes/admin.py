@@ -1,5 +1,6 @@
-"""Admin endpoints (bearer ADMIN_TOKEN): create events with seats, open or close a sale, edit
-the waiting room."""
+"""Admin endpoints (bearer: an operator's token or the bootstrap ADMIN_TOKEN): create events
+with seats, open or close a sale, edit or pause the waiting room. Every change is recorded
+(booking/operators.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from booking import api_models as out
-from booking.auth import require_admin
 from booking.errors import Problem
 from booking.events import SeatBlock, create_event, get_event, set_event_status
 from booking.fields import Instant, PlainText
 from booking.openapi import Operation, operation
+from booking.operators import record, require_operator
 from booking.requests import path_id, read_json
-from booking.rooms import update_room
+from booking.rooms import room_settings, set_paused, update_room
 
 MAX_SEATS_PER_EVENT = 200_000
 
@@ -58,6 +59,7 @@ class RoomBody(BaseModel):
     max_active: int | None = Field(default=None, ge=1, le=1_000_000)
     admission_window_seconds: int | None = Field(default=None, ge=1, le=86_400)
     sale_opens_at: Instant | None = None
+    paused: bool | None = None
 
 
 @operation(
@@ -66,7 +68,7 @@ class RoomBody(BaseModel):
     )
 )
 async def post_event(request: Request) -> JSONResponse:
-    require_admin(request)
+    operator = await require_operator(request)
     body = await read_json(request, NewEventBody)
     total = sum(b.rows * b.seats_per_row for b in body.seats)
     if total > MAX_SEATS_PER_EVENT:
@@ -80,29 +82,45 @@ async def post_event(request: Request) -> JSONResponse:
         body.venue,
         body.waiting_room_enabled,
     )
-    return JSONResponse(await get_event(request.app.state.pool, event_id), status_code=201)
+    created = await get_event(request.app.state.pool, event_id)
+    await record(request.app.state.pool, operator, "event.create", event_id, None, created)
+    return JSONResponse(created, status_code=201)
 
 
 @operation(
     Operation("Configure the event's waiting room", "admin", out.Event, body=RoomBody, auth="admin")
 )
 async def patch_room(request: Request) -> JSONResponse:
-    require_admin(request)
+    operator = await require_operator(request)
     event_id = path_id(request, "event_id")
     body = await read_json(request, RoomBody)
     # An explicit null clears the opening time; an absent field leaves it as it is.
     clear = "sale_opens_at" in body.model_fields_set and body.sale_opens_at is None
-    await update_room(
-        request.app.state.pool,
-        event_id,
-        body.enabled,
-        body.admit_per_second,
-        body.max_active,
-        body.admission_window_seconds,
-        body.sale_opens_at,
-        clear,
-    )
-    return JSONResponse(await get_event(request.app.state.pool, event_id))
+    pool = request.app.state.pool
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event_id)
+        before = await room_settings(conn, event_id)
+        await update_room(
+            conn,
+            event_id,
+            body.enabled,
+            body.admit_per_second,
+            body.max_active,
+            body.admission_window_seconds,
+            body.sale_opens_at,
+            clear,
+        )
+        if body.paused is not None:
+            await set_paused(conn, event_id, body.paused)
+            # Before the commit: if Redis fails, the database change is rolled back too.
+            await request.app.state.waiting_room.set_paused(str(event_id), body.paused)
+        after = await room_settings(conn, event_id)
+        if before != after:
+            action = "room.update"
+            if body.paused is not None and before["paused"] != after["paused"]:
+                action = "room.pause" if body.paused else "room.resume"
+            await record(conn, operator, action, event_id, before, after)
+    return JSONResponse(await get_event(pool, event_id))
 
 
 @operation(
@@ -111,10 +129,16 @@ async def patch_room(request: Request) -> JSONResponse:
 async def patch_event(request: Request) -> JSONResponse:
     """Open or close a sale. Closing also clears the event's waiting room in Redis: nobody more
     is admitted, admission tokens stop verifying and the queue's keys are freed."""
-    require_admin(request)
+    operator = await require_operator(request)
     event_id = path_id(request, "event_id")
     body = await read_json(request, EventStatusBody)
-    await set_event_status(request.app.state.pool, event_id, body.status)
+    pool = request.app.state.pool
+    async with pool.acquire() as conn, conn.transaction():
+        before = await room_settings(conn, event_id)
+        await set_event_status(conn, event_id, body.status)
+        if before["status"] != body.status:
+            after = {**before, "status": body.status}
+            await record(conn, operator, "event.status", event_id, before, after)
     if body.status == "closed":
         await request.app.state.waiting_room.reset(str(event_id))
     return JSONResponse(await get_event(request.app.state.pool, event_id))

@@ -39,6 +39,38 @@ WAITING_ROOM_OPERATIONS = {
     "wr_page": Operation(
         "Waiting-room page (HTML)", "pages", "text/html", other={404: "text/html"}
     ),
+    "wr_jwks": Operation(
+        "Public keys that sign admission tokens (JWKS)", "admission", out.Jwks, backed=False
+    ),
+    "wr_verify": Operation(
+        "Verify an admission token: its claims, or why it is rejected (`reason`)",
+        "admission",
+        out.AdmissionClaims,
+        body=out.VerifyBody,
+        problems=(401, 403),  # 401: forged or expired; 403: revoked or another event
+    ),
+    "gate_check": Operation(
+        "The nginx gate's auth_request check: 204 passes, 401 sends to the queue",
+        "gate",
+        None,
+        204,
+        other={401: None},
+    ),
+    "gate_join": Operation(
+        "Join a gated site's queue as an anonymous visitor (sets its cookies)",
+        "gate",
+        out.GateQueueStatus,
+        201,
+        problems=(409,),
+    ),
+    "gate_poll": Operation(
+        "A gated site's visitor's place; sets the admission cookie once admitted",
+        "gate",
+        out.GateQueueStatus,
+    ),
+    "gate_waiting": Operation(
+        "A gated site's waiting page (HTML)", "gate", "text/html", other={404: "text/html"}
+    ),
 }
 
 
