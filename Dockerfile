@@ -22,7 +22,7 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
 
-# --- runtime: the virtualenv, the source and the templates, as a non-root user ----------------
+# --- runtime: the virtualenv, the source, templates and static files, as a non-root user -----
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
@@ -33,6 +33,7 @@ COPY booking ./booking
 COPY waitingroom ./waitingroom
 COPY workers ./workers
 COPY templates ./templates
+COPY static ./static
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     PYTHONUNBUFFERED=1 \

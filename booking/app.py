@@ -23,7 +23,19 @@ from booking.errors import EXCEPTION_HANDLERS
 from booking.metrics import HttpMetricsMiddleware
 from booking.provider import SimulatedProvider
 from booking.rooms import enabled_room_configs, room_config
-from booking.routes import admin, apidocs, events, health, operators, pages, reservations, users
+from booking.routes import (
+    account,
+    admin,
+    apidocs,
+    events,
+    health,
+    operators,
+    pages,
+    reservations,
+    session,
+    users,
+    waiting,
+)
 from booking.routes.queue_docs import document_waiting_room
 from booking.settings import Settings, gate_cookie_secure, load_settings
 from booking.tracing import setup_tracing
@@ -94,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     waiting_room = WaitingRoom(
         redis_client, signing_keys, token_ttl_seconds=settings.admission_token_ttl_seconds
     )
-    waiting_room_routes = build_routes(waiting_room, get_room, authenticate_user, templates)
+    waiting_room_routes = build_routes(waiting_room, get_room, authenticate_user)
     service_routes = [
         *build_token_routes(waiting_room),
         *build_gate_routes(waiting_room, get_room, templates, secure=gate_cookie_secure(settings)),
@@ -111,6 +123,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *admin.routes,
         *operators.routes,
         *pages.routes,
+        *session.routes,
+        *account.routes,
+        *waiting.routes,
         *waiting_room_routes,
         *apidocs.routes,
     ]

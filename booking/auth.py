@@ -1,4 +1,5 @@
-"""Bearer tokens: issued once at user creation, stored only as a SHA-256 hash."""
+"""Bearer tokens: issued once at user creation, stored only as a SHA-256 hash. Browsers may
+instead send the session cookie (booking/sessions.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import asyncpg
 from starlette.requests import Request
 
 from booking.errors import Problem
+from booking.sessions import COOKIE_NAME, session_user_id
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def new_token() -> str:
@@ -29,8 +33,25 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+def same_origin(request: Request) -> bool:
+    """A cookie-authenticated write must come from our own pages (SameSite=Lax already keeps
+    the cookie off cross-site POSTs; this also refuses a foreign Origin outright)."""
+    origin = request.headers.get("origin")
+    if origin is None or request.method in _SAFE_METHODS:
+        return True
+    return origin.split("://", 1)[-1] == request.headers.get("host", "")
+
+
 async def authenticate(request: Request) -> int:
-    """The id of the user whose bearer token came with the request, or 401."""
+    """The id of the user whose bearer token (or, without one, session cookie) came with the
+    request, or 401."""
+    if "authorization" not in request.headers and COOKIE_NAME in request.cookies:
+        if not same_origin(request):
+            raise Problem(403, "cross-origin", "session cookies are accepted from this site only")
+        session_user = await session_user_id(request)
+        if session_user is None:
+            raise Problem(401, "session-expired", "your session has ended: sign in again")
+        return session_user
     token = bearer_token(request)
     pool: asyncpg.Pool = request.app.state.pool
     user_id = await pool.fetchval("SELECT id FROM users WHERE token_hash = $1", hash_token(token))

@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from booking.routes.notfound import not_found_page, wants_page
+
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://flashsale.example/problems/"
@@ -75,6 +77,8 @@ async def handle_problem(request: Request, exc: Exception) -> Response:
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and wants_page(request):
+        return not_found_page(request)  # a mistyped address in a browser: a page, not JSON
     kind = TITLES.get(exc.status_code, "error").lower().replace(" ", "-")
     return problem_response(
         Problem(exc.status_code, kind, str(exc.detail), headers=dict(exc.headers or {}))

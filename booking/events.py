@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from booking.errors import Problem
+from booking.sale import sale_status_sql
 
 # A seat's status is derived from its active reservation, never stored twice:
 # paid → sold; held and not yet past expiry → held; otherwise available.
@@ -30,9 +31,10 @@ SEAT_MAP_JSON_SQL = f"""
                'price', m.price_cents, 'status', m.status) ORDER BY m.id), '[]')::text
       FROM ({SEATS_WITH_STATUS_SQL} WHERE s.event_id = $1) m
 """
-EVENT_COLUMNS = """
-    e.id, e.name, e.venue, e.starts_at, e.status, e.waiting_room_enabled, e.admit_per_second,
-    e.max_active, e.admission_window_seconds, e.sale_opens_at, e.waiting_room_paused
+EVENT_COLUMNS = f"""
+    e.id, e.name, e.venue, e.starts_at, {sale_status_sql("e")} AS status, e.waiting_room_enabled,
+    e.admit_per_second, e.max_active, e.admission_window_seconds, e.sale_opens_at,
+    e.waiting_room_paused
 """
 
 

@@ -21,7 +21,7 @@ class PaymentRequest:
 
 async def _own_reservation(conn: asyncpg.Connection, user_id: int, reservation_id: int) -> Any:
     row = await conn.fetchrow(
-        "SELECT id, user_id, event_id, status, amount_cents, expires_at, created_at,"
+        "SELECT id, user_id, event_id, status, amount_cents, expires_at, created_at, reference,"
         "       status = 'held' AND expires_at <= now() AS overdue"
         "  FROM reservations WHERE id = $1",
         reservation_id,
@@ -48,6 +48,7 @@ async def get_reservation(pool: asyncpg.Pool, user_id: int, reservation_id: int)
         )
     return {
         "id": row["id"],
+        "reference": row["reference"],
         "event_id": row["event_id"],
         # An overdue hold is expired even before the worker or sweeper has written it down.
         "status": "expired" if row["overdue"] else row["status"],

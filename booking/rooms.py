@@ -8,11 +8,12 @@ from typing import Any
 import asyncpg
 
 from booking.errors import Problem
+from booking.sale import sale_status_sql
 from waitingroom.config import RoomConfig
 
 ROOM_COLUMNS = (
     "id, waiting_room_enabled, admit_per_second, max_active, admission_window_seconds,"
-    " sale_opens_at, status, waiting_room_paused"
+    f" sale_opens_at, {sale_status_sql()} AS status, waiting_room_paused"
 )
 
 

@@ -60,6 +60,15 @@ ENV_DEFAULTS: dict[str, str] = {
     "ADMISSION_RETIRED_KEYS": "",  # kid=<public key>@<epoch seconds>: accepted until then
     "ADMISSION_TOKEN_TTL_SECONDS": "60",
     "GATE_COOKIE_SECURE": "auto",  # gate cookies get `Secure`: auto = when APP_ENV=production
+    # Browser sessions (docs/buyer-journey.md): the cookie's signing key, Secure flag and lifetime.
+    "SESSION_SECRET": "dev-only-session-secret-change-me",
+    "SESSION_COOKIE_SECURE": "0",
+    "SESSION_MAX_AGE_SECONDS": "2592000",
+    # No mail is sent: with this on (development only) the sign-in code is logged and shown.
+    "SIGNIN_CODE_ECHO": "1",
+    "SIGNIN_CODE_TTL_SECONDS": "600",
+    # How often the waiting page reloads itself when JavaScript is off.
+    "WAITING_PAGE_REFRESH_SECONDS": "10",
 }
 
 
@@ -108,6 +117,12 @@ class Settings:
     admission_retired_keys: str
     admission_token_ttl_seconds: int
     gate_cookie_secure: str
+    session_secret: str
+    session_cookie_secure: bool
+    session_max_age_seconds: int
+    signin_code_echo: bool
+    signin_code_ttl_seconds: int
+    waiting_page_refresh_seconds: int
 
 
 def _convert(raw: str, kind: Any) -> Any:
@@ -148,6 +163,7 @@ SECRET_SETTINGS: dict[str, int] = {
     "ADMIN_TOKEN": 32,
     "ADMISSION_SECRET": 32,
     "ADMISSION_SIGNING_KEYS": 43,  # a 43-char base64url seed, kid=seed entries: longer
+    "SESSION_SECRET": 32,
 }
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "example", "placeholder")
 MIN_DISTINCT_CHARACTERS = 10

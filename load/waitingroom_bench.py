@@ -40,7 +40,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
 from waitingroom import RoomConfig, WaitingRoom, build_routes
 
@@ -79,8 +78,7 @@ def make_app() -> Starlette:
         yield
         await redis.aclose()
 
-    templates = Jinja2Templates(directory=REPO / "templates")
-    routes = [Route("/bare", bare), *build_routes(room, get_config, authenticate, templates)]
+    routes = [Route("/bare", bare), *build_routes(room, get_config, authenticate)]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -40,7 +40,13 @@ THIRD_PARTY_ENV = {
     },
     "jaeger": {"COLLECTOR_OTLP_ENABLED"},
 }
-SECRETS = {"POSTGRES_PASSWORD", "ADMISSION_SECRET", "ADMIN_TOKEN", "GRAFANA_ADMIN_PASSWORD"}
+SECRETS = {
+    "POSTGRES_PASSWORD",
+    "ADMISSION_SECRET",
+    "ADMIN_TOKEN",
+    "GRAFANA_ADMIN_PASSWORD",
+    "SESSION_SECRET",
+}
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:[^{}]|\{[^{}]*\})*))?\}")
 
 
@@ -257,6 +263,7 @@ def test_dockerfile_is_multistage_slim_non_root_with_healthcheck() -> None:
     assert users and users[-1].split(":")[0] not in ("root", "0"), users
     assert any(line.upper().startswith("HEALTHCHECK ") and "/healthz" in line for line in final)
     assert any(line.upper().startswith("COPY ") and "templates" in line for line in final)
+    assert any(line.upper().startswith("COPY ") and "static" in line for line in final)
     assert any("--from=build" in line for line in final)
     # Only runtime dependencies: no dev extra, no test or lint tools, no tests copied.
     whole = "\n".join(line for stage in stages for line in stage)

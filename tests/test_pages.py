@@ -17,6 +17,8 @@ from starlette.templating import Jinja2Templates
 
 from booking.errors import EXCEPTION_HANDLERS
 from booking.routes.pages import routes
+from booking.sessions import COOKIE_NAME, SessionCookie, encode_cookie
+from booking.settings import load_settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -32,6 +34,7 @@ def build_app() -> Starlette:
     app.state.pool = Tripwire()
     app.state.redis = Tripwire()
     app.state.seat_cache = Tripwire()
+    app.state.settings = load_settings()
     return app
 
 
@@ -51,19 +54,18 @@ async def page(client: httpx.AsyncClient, path: str) -> str:
     # Every page extends the shared layout: language, phone viewport, the shared helpers.
     assert '<html lang="en">' in html
     assert 'name="viewport"' in html
-    assert "window.FS" in html
-    assert '"flashsale.token"' in html
-    assert '"flashsale.user"' in html
+    assert "window.FS_ME = null;" in html  # nobody signed in: no cookie came
+    assert 'src="/static/js/messages.js"' in html
+    assert 'src="/static/js/fs.js"' in html
+    assert 'href="/signin?next=' in html
     return html
 
 
 async def test_index_page(client: httpx.AsyncClient) -> None:
     html = await page(client, "/")
     assert '"/api/events"' in html
-    assert '"/api/users"' in html
     assert "/waiting-room" in html
-    assert 'id="who-form"' in html
-    assert 'autocomplete="email"' in html
+    assert 'href="/signin"' in html
 
 
 async def test_seat_map_page(client: httpx.AsyncClient) -> None:
@@ -91,7 +93,6 @@ async def test_reservation_page(client: httpx.AsyncClient) -> None:
         '"/api/reservations/42"',
         '"/api/reservations/42/payment"',
         "Idempotency-Key",
-        "crypto.randomUUID",
         '"DELETE"',
         "expires_at",
         "failure_reason",
@@ -123,3 +124,51 @@ async def test_unknown_or_impossible_ids_are_404(client: httpx.AsyncClient, path
 async def test_pages_reject_other_methods(client: httpx.AsyncClient) -> None:
     response = await client.post("/events/7/seats")
     assert response.status_code == 405
+
+
+async def test_signin_and_account_pages(client: httpx.AsyncClient) -> None:
+    html = await page(client, "/signin")
+    for needle in (
+        'id="signup-form"',
+        'id="code-form"',
+        'autocomplete="one-time-code"',
+        'for="signup-email"',
+        "/static/js/signin.js",
+    ):
+        assert needle in html, needle
+    html = await page(client, "/account")
+    assert "/signin?next=/account" in html  # signed out: a way to sign in, no script
+
+
+async def test_static_helpers_and_favicon(client: httpx.AsyncClient) -> None:
+    fs = await client.get("/static/js/fs.js")
+    assert fs.status_code == 200 and "javascript" in fs.headers["content-type"]
+    for needle in ("flashsale.admission.", "crypto.randomUUID", "credentials", "/api/session"):
+        assert needle in fs.text, needle
+    messages = (await client.get("/static/js/messages.js")).text
+    for kind in ("hold-expired", "admission-rejected", "not_active", "seats-unavailable"):
+        assert f'"{kind}"' in messages or f"{kind}:" in messages, kind
+    icon = await client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+
+
+async def get_with_cookie(client: httpx.AsyncClient, value: str) -> httpx.Response:
+    client.cookies.set(COOKIE_NAME, value)
+    return await client.get("/")
+
+
+async def test_signed_in_header_comes_from_the_signed_cookie(client: httpx.AsyncClient) -> None:
+    secret = load_settings().session_secret
+    cookie = SessionCookie("t" * 20, 5, "Ada <Lovelace>", 4_000_000_000)
+    response = await get_with_cookie(client, encode_cookie(secret, cookie))
+    assert response.status_code == 200
+    assert "Ada &lt;Lovelace&gt;" in response.text and 'href="/account"' in response.text
+    assert '"id": 5' in response.text and "Ada \\u003cLovelace\\u003e" in response.text
+    # A page naming the buyer is never stored by a shared cache.
+    assert response.headers["cache-control"].startswith("private")
+    forged = encode_cookie("another-secret", cookie)
+    response = await get_with_cookie(client, forged)
+    assert "Lovelace" not in response.text and "window.FS_ME = null;" in response.text
+    expired = encode_cookie(secret, SessionCookie("t" * 20, 5, "Ada", 1))
+    response = await get_with_cookie(client, expired)
+    assert "window.FS_ME = null;" in response.text

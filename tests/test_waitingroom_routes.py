@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +12,6 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.templating import Jinja2Templates
 
 from waitingroom import RoomConfig, WaitingRoom, build_routes
 
@@ -21,7 +19,6 @@ from waitingroom import RoomConfig, WaitingRoom, build_routes
 # and these fixtures flush their db before every test.
 REDIS_URL = os.environ.get("WAITINGROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 SECRET = "test-admission-secret-of-sufficient-length"
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 T0 = 1_800_000_000.0
 
 CONFIGS = {
@@ -70,7 +67,7 @@ def room(redis: Redis, clock: FakeClock) -> WaitingRoom:
 
 @pytest.fixture
 async def client(room: WaitingRoom) -> AsyncIterator[httpx.AsyncClient]:
-    routes = build_routes(room, get_config, authenticate, Jinja2Templates(directory=TEMPLATES))
+    routes = build_routes(room, get_config, authenticate)
     app = Starlette(routes=routes)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
@@ -82,31 +79,6 @@ def assert_problem(resp: httpx.Response, status: int) -> None:
     assert resp.headers["content-type"] == "application/problem+json"
     body = resp.json()
     assert body["status"] == status and body["title"] and body["detail"] and body["type"]
-
-
-async def test_page_renders_with_polling_script(client: httpx.AsyncClient) -> None:
-    resp = await client.get("/events/101/waiting-room")
-    assert resp.status_code == 200
-    html = resp.text
-    assert 'data-event-id="101"' in html and 'const eventId = "101"' in html
-    for needle in (
-        "flashsale.token",
-        "flashsale.admission.",
-        "/queue/",
-        "Retry-After",
-        "/seats",
-        "DELETE",
-    ):
-        assert needle in html
-    assert 'role="progressbar"' in html
-
-
-async def test_page_degrades_for_unknown_and_closed_events(client: httpx.AsyncClient) -> None:
-    unknown = await client.get("/events/999/waiting-room")
-    assert unknown.status_code == 404 and "does not exist" in unknown.text
-    assert "<script>" not in unknown.text
-    closed = await client.get("/events/102/waiting-room")
-    assert closed.status_code == 200 and "closed" in closed.text and "<script>" not in closed.text
 
 
 async def test_join_poll_admit_flow(client: httpx.AsyncClient, room: WaitingRoom) -> None:

@@ -10,7 +10,6 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.templating import Jinja2Templates
 
 from waitingroom.config import RoomConfig
 from waitingroom.errors import PollRateLimited, RoomClosed, UnknownTicket
@@ -45,9 +44,8 @@ def build_routes(
     room: WaitingRoom,
     get_config: GetConfig,
     authenticate: Authenticate,
-    templates: Jinja2Templates,
 ) -> list[BaseRoute]:
-    """Routes: POST/GET the queue API and the HTML waiting-room page.
+    """Routes: join, poll and leave the queue (the app that mounts them renders the page).
 
     `get_config(event_id)` returns None for an unknown event; `authenticate(request)` returns
     the user id or raises HTTPException(401) itself.
@@ -144,24 +142,10 @@ def build_routes(
             return _unavailable()
         return JSONResponse({"status": "left" if left else "gone"}, headers=_NO_STORE)
 
-    async def page(request: Request) -> Response:
-        event_id = str(request.path_params["event_id"])
-        config = None if parse_id(event_id) is None else await get_config(event_id)
-        state = "unknown" if config is None else ("open" if config.enabled else "closed")
-        opens_at = config.sale_opens_at.isoformat() if config and config.sale_opens_at else None
-        return templates.TemplateResponse(
-            request,
-            "waiting_room.html",
-            {"event_id": event_id, "state": state, "sale_opens_at": opens_at},
-            status_code=404 if config is None else 200,
-            headers=_NO_STORE,
-        )
-
     return [
         Route("/api/events/{event_id:int}/queue", join, methods=["POST"], name="wr_join"),
         Route("/api/events/{event_id:int}/queue/{ticket}", poll, methods=["GET"], name="wr_poll"),
         Route(
             "/api/events/{event_id:int}/queue/{ticket}", leave, methods=["DELETE"], name="wr_leave"
         ),
-        Route("/events/{event_id:int}/waiting-room", page, methods=["GET"], name="wr_page"),
     ]

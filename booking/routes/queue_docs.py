@@ -36,9 +36,6 @@ WAITING_ROOM_OPERATIONS = {
         out.QueueLeft,
         auth="user",
     ),
-    "wr_page": Operation(
-        "Waiting-room page (HTML)", "pages", "text/html", other={404: "text/html"}
-    ),
     "wr_jwks": Operation(
         "Public keys that sign admission tokens (JWKS)", "admission", out.Jwks, backed=False
     ),

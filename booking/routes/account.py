@@ -1,0 +1,42 @@
+"""The signed-in buyer's own records: GET /api/users/me and /api/users/me/reservations."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from booking import api_models
+from booking import buyer_models as out
+from booking.auth import authenticate
+from booking.bookings import list_bookings
+from booking.openapi import Operation, operation
+from booking.users import get_user
+
+_PRIVATE = {"Cache-Control": "private, no-store"}
+
+
+@operation(Operation("You (bearer token or session cookie)", "users", api_models.User, auth="user"))
+async def get_me(request: Request) -> JSONResponse:
+    user_id = await authenticate(request)
+    return JSONResponse(await get_user(request.app.state.pool, user_id), headers=_PRIVATE)
+
+
+@operation(
+    Operation(
+        "Your reservations, newest first, with booking references",
+        "users",
+        out.MyBookings,
+        auth="user",
+    )
+)
+async def get_my_reservations(request: Request) -> JSONResponse:
+    user_id = await authenticate(request)
+    bookings = await list_bookings(request.app.state.pool, user_id)
+    return JSONResponse({"reservations": bookings}, headers=_PRIVATE)
+
+
+routes = [
+    Route("/api/users/me", get_me, methods=["GET"]),
+    Route("/api/users/me/reservations", get_my_reservations, methods=["GET"]),
+]

@@ -1,0 +1,129 @@
+"""The waiting page and the line's status, both for buyers.
+
+The page is rendered with everything known on the server: the event, the line, and (for a
+signed-in buyer who already joined) their own place, so that without JavaScript it still shows
+the place in line and refreshes itself. With JavaScript it updates in place from the queue API
+and from GET /api/events/{id}/waiting-room.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from booking import buyer_models as out
+from booking.errors import Problem
+from booking.linestatus import LineStatus, LineStatusCache
+from booking.openapi import Operation, operation
+from booking.requests import path_id
+from booking.rooms import room_config
+from booking.routes.pages import render, viewer
+from waitingroom import PollRateLimited, UnknownTicket, WaitingRoom
+from waitingroom.ids import parse_id
+from waitingroom.keys import RoomKeys
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _line_cache(request: Request) -> LineStatusCache:
+    state = request.app.state
+    cache: LineStatusCache | None = getattr(state, "line_status", None)
+    if cache is None:
+        cache = state.line_status = LineStatusCache(state.pool, state.redis)
+    return cache
+
+
+@operation(
+    Operation(
+        "The line: the sale's state, how many choose seats and wait", "waiting room", out.LineStatus
+    )
+)
+async def line_status(request: Request) -> JSONResponse:
+    status = await _line_cache(request).get(path_id(request, "event_id"))
+    return JSONResponse(status.as_json(), headers={"Cache-Control": "public, max-age=1"})
+
+
+async def _own_place(request: Request, event_id: int, user_id: int) -> dict[str, Any] | None:
+    """The buyer's ticket and its state, if they joined this event's line (None otherwise)."""
+    room: WaitingRoom = request.app.state.waiting_room
+    config = await room_config(request.app.state.pool, event_id)
+    if config is None or not config.enabled:
+        return None
+    raw = await room.redis.hget(RoomKeys(str(event_id)).users, str(user_id))
+    if raw is None:
+        return None
+    ticket = raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        result = await room.poll(config, ticket)
+    except UnknownTicket:
+        return None
+    except PollRateLimited:
+        return {"ticket": ticket, "status": "unknown"}
+    place: dict[str, Any] = {
+        "ticket": ticket,
+        "status": result.status,
+        "position": result.position,
+        "eta_seconds": result.eta_seconds,
+        "pre_queue": result.pre_queue,
+    }
+    if result.admission_token is not None:
+        place["admission_token"] = result.admission_token
+        # Our own token, just issued: read its expiry for the page (the script counts it down).
+        claims = jwt.decode(result.admission_token, options={"verify_signature": False})
+        place["pass_seconds_left"] = max(0, int(claims["exp"] - time.time()))
+    return place
+
+
+@operation(Operation("Waiting-room page (HTML)", "pages", "text/html", other={404: "text/html"}))
+async def waiting_page(request: Request) -> Response:
+    event_id = parse_id(request.path_params["event_id"]) or 0
+    status: LineStatus | None = None
+    if event_id:
+        try:
+            status = await _line_cache(request).get(event_id)
+        except Problem as problem:
+            if problem.status != 404:
+                raise
+    if status is None:
+        return render(
+            request,
+            "waiting_room.html",
+            {"event_id": event_id, "state": "unknown", "line": None, "place": None},
+            status_code=404,
+            headers=_NO_STORE,
+        )
+    me = viewer(request)
+    place = None
+    if me is not None and status.state in ("on_sale", "scheduled"):
+        try:
+            place = await _own_place(request, event_id, int(me["id"]))
+        except RedisError:
+            place = None  # the page still renders; the script retries
+    # Without JavaScript the page reloads itself (WAITING_PAGE_REFRESH_SECONDS); not once admitted.
+    every: int = request.app.state.settings.waiting_page_refresh_seconds
+    refresh = None if place and place["status"] == "admitted" else every
+    return render(
+        request,
+        "waiting_room.html",
+        {
+            "event_id": event_id,
+            "state": status.state,
+            "line": status.as_json(),
+            "place": place,
+            "refresh_seconds": refresh,
+            "updated_text": time.strftime("%H:%M:%S UTC", time.gmtime()),
+        },
+        headers=_NO_STORE,
+    )
+
+
+routes: list[BaseRoute] = [
+    Route("/events/{event_id:int}/waiting-room", waiting_page, methods=["GET"], name="wr_page"),
+    Route("/api/events/{event_id:int}/waiting-room", line_status, methods=["GET"]),
+]

@@ -1,0 +1,1 @@
+"""Operations: configuration for Prometheus, Grafana and nginx, and small scripts."""
