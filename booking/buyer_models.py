@@ -96,3 +96,11 @@ class LineStatus(BaseModel):
     line: Line
     seats: SeatCounts
     updated_at: float = Field(description="epoch seconds this status was computed")
+
+
+class MyPlace(BaseModel):
+    ticket: str | None = Field(description="your ticket in this event's line, if you joined")
+    admitted: bool = Field(description="your admission is active: poll the ticket for a token")
+    admission_ends_at: float | None = Field(
+        description="epoch seconds your admission window ends (each token lives shorter)"
+    )

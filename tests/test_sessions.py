@@ -267,3 +267,29 @@ async def test_a_sold_out_sale_says_so_to_those_still_waiting(
         await asyncio.sleep(0.2)
     page = (await http.get(f"/events/{eid}/waiting-room")).text
     assert "sold out" in page and 'href="/"' in page
+
+
+async def test_my_place_gives_every_tab_the_ticket_and_the_window(
+    browser_client: httpx.AsyncClient, http: httpx.AsyncClient
+) -> None:
+    event = await make_event(http, rows=1, seats_per_row=2, waiting_room=True)
+    eid = event["id"]
+    await http.patch(
+        f"/api/admin/events/{eid}/waiting-room",
+        json={"admission_window_seconds": 120},
+        headers=ADMIN,
+    )
+    await signup(browser_client, "Tabs")
+    mine = (await browser_client.get(f"/api/events/{eid}/waiting-room/me")).json()
+    assert mine == {"ticket": None, "admitted": False, "admission_ends_at": None}
+    ticket = (await browser_client.post(f"/api/events/{eid}/queue")).json()["ticket"]
+    deadline = time.monotonic() + 20
+    while not (mine := (await browser_client.get(f"/api/events/{eid}/waiting-room/me")).json())[
+        "admitted"
+    ]:
+        assert time.monotonic() < deadline, mine
+        await asyncio.sleep(0.3)
+    assert mine["ticket"] == ticket
+    # The window (120 s) outlives each admission token (60 s): pages count the window down.
+    assert time.time() + 60 < mine["admission_ends_at"] <= time.time() + 121
+    assert (await http.get(f"/api/events/{eid}/waiting-room/me")).status_code == 401

@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import jwt
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from booking import buyer_models as out
+from booking.auth import authenticate
 from booking.errors import Problem
 from booking.linestatus import LineStatus, LineStatusCache
 from booking.openapi import Operation, operation
@@ -49,6 +49,36 @@ async def line_status(request: Request) -> JSONResponse:
     return JSONResponse(status.as_json(), headers={"Cache-Control": "public, max-age=1"})
 
 
+@operation(
+    Operation(
+        "Your own place in this event's line: ticket, status, when your admission ends",
+        "waiting room",
+        out.MyPlace,
+        auth="user",
+    )
+)
+async def my_place(request: Request) -> JSONResponse:
+    """Lets every tab (and device) of a buyer find their ticket, renew the short-lived admission
+    token from it, and count down the admission window itself, which outlives each token."""
+    event_id = path_id(request, "event_id")
+    user_id = await authenticate(request)
+    room: WaitingRoom = request.app.state.waiting_room
+    keys = RoomKeys(str(event_id))
+    async with room.redis.pipeline(transaction=False) as pipe:
+        pipe.hget(keys.users, str(user_id))
+        pipe.zscore(keys.active, str(user_id))
+        raw_ticket, expiry_ms = await pipe.execute()
+    ticket = raw_ticket.decode() if isinstance(raw_ticket, bytes) else raw_ticket
+    now_ms = time.time() * 1000
+    admitted = expiry_ms is not None and float(expiry_ms) > now_ms
+    body = {
+        "ticket": ticket,
+        "admitted": admitted,
+        "admission_ends_at": float(expiry_ms) / 1000 if admitted else None,
+    }
+    return JSONResponse(body, headers={"Cache-Control": "private, no-store"})
+
+
 async def _own_place(request: Request, event_id: int, user_id: int) -> dict[str, Any] | None:
     """The buyer's ticket and its state, if they joined this event's line (None otherwise)."""
     room: WaitingRoom = request.app.state.waiting_room
@@ -75,8 +105,8 @@ async def _own_place(request: Request, event_id: int, user_id: int) -> dict[str,
     if result.admission_token is not None:
         place["admission_token"] = result.admission_token
         # Our own token, just issued: read its expiry for the page (the script counts it down).
-        claims = jwt.decode(result.admission_token, options={"verify_signature": False})
-        place["pass_seconds_left"] = max(0, int(claims["exp"] - time.time()))
+        ends = await room.redis.zscore(RoomKeys(str(event_id)).active, str(user_id))
+        place["pass_seconds_left"] = max(0, int(float(ends or 0) / 1000 - time.time()))
     return place
 
 
@@ -126,4 +156,5 @@ async def waiting_page(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/events/{event_id:int}/waiting-room", waiting_page, methods=["GET"], name="wr_page"),
     Route("/api/events/{event_id:int}/waiting-room", line_status, methods=["GET"]),
+    Route("/api/events/{event_id:int}/waiting-room/me", my_place, methods=["GET"]),
 ]

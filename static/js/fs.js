@@ -3,11 +3,15 @@
    Identity: the server renders window.FS_ME ({id, name} or null) from the signed, HTTP-only
    session cookie, and every API call sends that cookie (same origin). Nothing secret lives in
    storage. The admission pass for event N is kept per buyer in localStorage
-   "flashsale.admission.<user id>.<N>", so every tab of the same buyer shares it. Tabs tell each
-   other about sign-in and sign-out through localStorage "flashsale.session". */
+   "flashsale.admission.<user id>.<N>" (the latest token) and "flashsale.pass-ends.<user id>.<N>"
+   (when the admission window ends), so every tab of the same buyer shares it. Tokens live
+   shorter than the window (ADMISSION_TOKEN_TTL_SECONDS): FS.refreshPass() gets a fresh one
+   from the buyer's ticket. Tabs tell each other about sign-in and sign-out through
+   localStorage "flashsale.session". */
 window.FS = (function () {
   "use strict";
   const ADMISSION_PREFIX = "flashsale.admission.";
+  const PASS_ENDS_PREFIX = "flashsale.pass-ends.";
   const SESSION_PING = "flashsale.session";
   const LEGACY_TOKEN = "flashsale.token";  // bearer token kept by earlier versions of the pages
   let me = window.FS_ME || null;
@@ -49,27 +53,58 @@ window.FS = (function () {
   function admissionKey(eventId) {
     return me ? ADMISSION_PREFIX + me.id + "." + eventId : null;
   }
-  function admissionToken(eventId) {
+  /* The stored token if it is good for `marginMs` more (default 2 s), else null. */
+  function admissionToken(eventId, marginMs) {
     const key = admissionKey(eventId);
     const raw = key && get(localStorage, key);
     if (!raw) return null;
     const exp = passExpiry(raw);
-    if (exp && exp <= Date.now()) { remove(localStorage, key); return null; }
+    if (exp && exp <= Date.now() + (marginMs === undefined ? 2000 : marginMs)) return null;
     return raw;
   }
-  function saveAdmission(eventId, token) {
+  function saveAdmission(eventId, token, endsAtMs) {
     const key = admissionKey(eventId);
-    if (key) set(localStorage, key, token);
+    if (!key) return;
+    set(localStorage, key, token);
+    if (endsAtMs) set(localStorage, PASS_ENDS_PREFIX + me.id + "." + eventId, String(endsAtMs));
+  }
+  /* When the buyer's admission window ends (epoch ms, browser clock), if known. */
+  function passEnds(eventId) {
+    if (!me) return null;
+    const v = Number(get(localStorage, PASS_ENDS_PREFIX + me.id + "." + eventId) || 0);
+    return v > Date.now() ? v : null;
   }
   function clearAdmission(eventId) {
     const key = admissionKey(eventId);
-    if (key) remove(localStorage, key);
+    if (!key) return;
+    remove(localStorage, key);
+    remove(localStorage, PASS_ENDS_PREFIX + me.id + "." + eventId);
+  }
+  /* A fresh admission token for the buyer's active admission, from their own ticket (any tab or
+     device): {token, endsAt} or null when they are not admitted. */
+  async function refreshPass(eventId) {
+    if (!me) return null;
+    const mine = await api("/api/events/" + eventId + "/waiting-room/me");
+    if (!mine.ok || !mine.data) {
+      const kept = admissionToken(eventId);
+      return kept ? { token: kept, endsAt: passEnds(eventId) } : null;
+    }
+    if (!mine.data.admitted || !mine.data.ticket) { clearAdmission(eventId); return null; }
+    const endsAt = mine.data.admission_ends_at * 1000 - clockSkew(mine.headers);
+    set(localStorage, PASS_ENDS_PREFIX + me.id + "." + eventId, String(endsAt));
+    const polled = await api("/api/events/" + eventId + "/queue/" + encodeURIComponent(mine.data.ticket));
+    const token = (polled.ok && polled.data && polled.data.admission_token) || admissionToken(eventId);
+    if (!token) return null;
+    saveAdmission(eventId, token, endsAt);
+    return { token: token, endsAt: endsAt };
   }
   function clearAdmissions() {
     try {
       for (let i = localStorage.length - 1; i >= 0; i--) {
         const k = localStorage.key(i);
-        if (k && k.indexOf(ADMISSION_PREFIX) === 0) localStorage.removeItem(k);
+        if (k && (k.indexOf(ADMISSION_PREFIX) === 0 || k.indexOf(PASS_ENDS_PREFIX) === 0)) {
+          localStorage.removeItem(k);
+        }
       }
     } catch (e) { /* storage disabled */ }
   }
@@ -286,7 +321,8 @@ window.FS = (function () {
 
   return { user: user, signedIn: signedIn, setUser: setUser, signOut: signOut,
            onIdentity: onIdentity, admissionToken: admissionToken, saveAdmission: saveAdmission,
-           clearAdmission: clearAdmission, passExpiry: passExpiry, session: session,
+           clearAdmission: clearAdmission, passExpiry: passExpiry, passEnds: passEnds,
+           refreshPass: refreshPass, session: session,
            local: local, api: api, message: message, kind: kind, clockSkew: clockSkew,
            money: money, dateTime: dateTime, time: time, number: number, duration: duration,
            clock: clock, uuid: uuid, el: el, say: say, clear: clear, signInHref: signInHref,

@@ -20,7 +20,6 @@
   let line = initial.line;           // the last line status (see booking/linestatus.py)
   let place = initial.place;         // the buyer's own ticket state, or null
   let ticket = place ? place.ticket : null;
-  let skew = 0;                      // server clock - browser clock, ms
   let failures = 0;
   let lastSpoken = { position: null, at: 0, paused: null };
   let finished = false;              // admitted, left, or the sale ended: stop polling places
@@ -186,18 +185,22 @@
     FS.session(START_KEY, null);
     only("wr-turn");
     const name = (line && line.event && line.event.name) || "this event";
-    const until = FS.passExpiry(token);
+    // The window outlives each short-lived token: ask when it ends (then every tab knows).
+    let until = FS.passEnds(EVENT_ID);
     function tick() {
-      const left = until ? (until - (Date.now() + skew)) / 1000 : 0;
-      $("wr-pass-left").textContent = FS.clock(left);
+      $("wr-pass-left").textContent = until ? FS.clock((until - Date.now()) / 1000) : "…";
     }
     tick();
     setInterval(tick, 1000);
+    FS.refreshPass(EVENT_ID).then(function (pass) {
+      if (pass && pass.endsAt) { until = pass.endsAt; tick(); }
+    });
     document.title = "✅ Your turn! · " + baseTitle;
     chime();
     notify(name);
-    announce("It's your turn! Your pass to choose seats is valid for " +
-             FS.duration(until ? (until - Date.now() - skew) / 1000 : 0) + ".");
+    const windowSeconds = line && line.line ? line.line.admission_window_seconds : 0;
+    announce("It's your turn! Your pass to choose seats is valid for about " +
+             FS.duration(until ? (until - Date.now()) / 1000 : windowSeconds) + ".");
     $("wr-turn").focus();
     if (!document.hidden) { setTimeout(go, 1500); return; }
     // A background tab keeps its turn: flash the title until the buyer comes back.
@@ -257,7 +260,6 @@
     if (r.status === 200 && r.data) {
       failures = 0;
       error(null);
-      skew = FS.clockSkew(r.headers);
       touched();
       const state = r.data;
       if (state.status === "admitted" && state.admission_token) { admitted(state.admission_token); return; }
