@@ -21,7 +21,7 @@ from booking.cache import build_seat_cache
 from booking.db import create_pool
 from booking.errors import EXCEPTION_HANDLERS
 from booking.metrics import HttpMetricsMiddleware
-from booking.provider import SimulatedProvider
+from booking.provider import open_provider
 from booking.rooms import enabled_room_configs, room_config
 from booking.routes import (
     account,
@@ -57,7 +57,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.pool = await create_pool(
             settings.database_url, settings.db_pool_min, settings.db_pool_max
         )
-        app.state.jobs = await run_in_threadpool(JobQueue, settings.redis_url, settings.rq_queue)
+        app.state.jobs = await run_in_threadpool(JobQueue.from_settings, settings)
+        app.state.provider_pool, app.state.provider = await open_provider(settings, app.state.pool)
         app.state.seat_cache = build_seat_cache(settings, app.state.redis)
         stop = asyncio.Event()
         revocations = asyncio.create_task(
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await app.state.seat_cache.aclose()
             await app.state.redis.aclose()
             await app.state.redis.connection_pool.disconnect()  # a pool we passed in ourselves
+            if app.state.provider_pool is not app.state.pool:
+                await app.state.provider_pool.close()
             await app.state.pool.close()
             app.state.jobs.close()
 
@@ -142,9 +145,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.redis = redis_client
     app.state.waiting_room = waiting_room
     app.state.templates = templates
-    app.state.provider = SimulatedProvider(
-        settings.payment_latency_ms, settings.payment_failure_rate
-    )
     if setup_tracing(settings):
         from booking.instrumentation import instrument_app
 

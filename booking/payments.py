@@ -1,5 +1,9 @@
 """Completing a payment: charge the provider, then mark paid + sold in one transaction,
-only if the hold is still valid. Runs in the RQ worker; safe to run twice."""
+only if the hold is still valid. Runs in the RQ worker; safe to run twice, even at once.
+
+A refund the outcome owes is written down (`refund_due`) in the deciding transaction and done
+after it commits; `refunds_owed` lets the sweeper finish any a crashed process left undone.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,45 @@ class PaymentOutcome:
     reason: str | None = None
 
 
+async def _hold_state(conn: asyncpg.Connection, reservation_id: int, lock: bool) -> str:
+    """'valid', or why the hold can no longer be paid ('expired', 'cancelled', 'paid')."""
+    hold = await conn.fetchrow(
+        "SELECT status, expires_at > now() AS valid FROM reservations WHERE id = $1"
+        + (" FOR UPDATE" if lock else ""),
+        reservation_id,
+    )
+    assert hold is not None
+    if hold["status"] == "held" and hold["valid"]:
+        return "valid"
+    return "expired" if hold["status"] in ("held", "expired") else str(hold["status"])
+
+
+async def _fail(
+    conn: asyncpg.Connection, payment_id: int, reason: str, reference: str | None, refund: bool
+) -> bool:
+    """Mark a pending payment failed; False if another run settled it first."""
+    status = await conn.fetchval(
+        "UPDATE payments SET status = 'failed', failure_reason = $2, provider_ref = $3,"
+        " refund_due = $4, updated_at = now() WHERE id = $1 AND status = 'pending'"
+        " RETURNING status",
+        payment_id,
+        reason,
+        reference,
+        refund,
+    )
+    return status is not None
+
+
+async def settle_refund(
+    conn: asyncpg.Connection, provider: PaymentProvider, payment_id: int
+) -> None:
+    """Refund what the payment owes (idempotent at the provider) and write down that it is done."""
+    await provider.refund(payment_id)
+    await conn.execute(
+        "UPDATE payments SET refunded_at = now() WHERE id = $1 AND refunded_at IS NULL", payment_id
+    )
+
+
 async def complete_payment(
     conn: asyncpg.Connection, provider: PaymentProvider, payment_id: int
 ) -> PaymentOutcome:
@@ -30,33 +73,32 @@ async def complete_payment(
     )
     if payment is None:
         raise LookupError(f"no such payment: {payment_id}")
-    ids = (payment_id, payment["reservation_id"], payment["event_id"], payment["user_id"])
+    rid = payment["reservation_id"]
+    ids = (payment_id, rid, payment["event_id"], payment["user_id"])
     if payment["status"] != "pending":
         return PaymentOutcome(*ids, status="unchanged")
 
+    state = await _hold_state(conn, rid, lock=False)
+    if state != "valid":
+        # Never charge for seats already lost; refund whatever an earlier run may have charged.
+        reason = f"hold {state} before payment completed; nothing charged or charge refunded"
+        if not await _fail(conn, payment_id, reason, None, refund=True):
+            return PaymentOutcome(*ids, status="unchanged")
+        await settle_refund(conn, provider, payment_id)
+        return PaymentOutcome(*ids, status="failed", reason=reason)
+
     # The provider call happens outside the transaction: no row lock is held during its latency.
     charge = await provider.charge(payment_id, payment["amount_cents"])
-    refund_ref: str | None = None
     async with conn.transaction():
         status = await conn.fetchval(
             "SELECT status FROM payments WHERE id = $1 FOR UPDATE", payment_id
         )
         if status != "pending":
             return PaymentOutcome(*ids, status="unchanged")
-        if not charge.ok:
-            reason = charge.reason or "declined"
-        else:
-            hold = await conn.fetchrow(
-                "SELECT status, expires_at > now() AS valid FROM reservations"
-                " WHERE id = $1 FOR UPDATE",
-                payment["reservation_id"],
-            )
-            assert hold is not None
-            if hold["status"] == "held" and hold["valid"]:
-                await conn.execute(
-                    "UPDATE reservations SET status = 'paid' WHERE id = $1",
-                    payment["reservation_id"],
-                )
+        if charge.ok:
+            state = await _hold_state(conn, rid, lock=True)
+            if state == "valid":
+                await conn.execute("UPDATE reservations SET status = 'paid' WHERE id = $1", rid)
                 await conn.execute(
                     "UPDATE payments SET status = 'succeeded', provider_ref = $2,"
                     " updated_at = now() WHERE id = $1",
@@ -64,27 +106,39 @@ async def complete_payment(
                     charge.reference,
                 )
                 return PaymentOutcome(*ids, status="succeeded")
-            state = "expired" if hold["status"] in ("held", "expired") else hold["status"]
             reason = f"hold {state} before payment completed; charge refunded"
-            refund_ref = charge.reference
-        await conn.execute(
-            "UPDATE payments SET status = 'failed', failure_reason = $2, provider_ref = $3,"
-            " updated_at = now() WHERE id = $1",
-            payment_id,
-            reason,
-            charge.reference,
-        )
-    if refund_ref is not None:
-        await provider.refund(refund_ref)
+        else:
+            reason = charge.reason or "declined"
+            # A declined payment stops protecting the hold: it gets its own expiry back.
+            await conn.execute(
+                "UPDATE reservations r SET expires_at ="
+                "   greatest(least(r.expires_at, p.hold_expires_at), now())"
+                "  FROM payments p WHERE p.id = $1 AND r.id = p.reservation_id"
+                "   AND r.status = 'held'",
+                payment_id,
+            )
+        await _fail(conn, payment_id, reason, charge.reference, refund=charge.ok)
+    if charge.ok:
+        await settle_refund(conn, provider, payment_id)
     return PaymentOutcome(*ids, status="failed", reason=reason)
 
 
 async def stranded_payments(conn: asyncpg.Connection, older_than_seconds: float) -> list[int]:
-    """Payments still pending after `older_than_seconds`: their job may have been lost with
-    Redis (PostgreSQL keeps the truth, Redis only the job), so the sweeper enqueues them again."""
+    """Payments still pending after `older_than_seconds`: candidates for a rescue (their job may
+    have failed, been abandoned by a dead worker, or been lost with Redis)."""
     rows = await conn.fetch(
         "SELECT id FROM payments WHERE status = 'pending'"
         " AND created_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 1000",
+        float(older_than_seconds),
+    )
+    return [r["id"] for r in rows]
+
+
+async def refunds_owed(conn: asyncpg.Connection, older_than_seconds: float) -> list[int]:
+    """Payments owing a refund not done after `older_than_seconds` (the process died first)."""
+    rows = await conn.fetch(
+        "SELECT id FROM payments WHERE refund_due AND refunded_at IS NULL"
+        " AND updated_at < now() - make_interval(secs => $1) ORDER BY id LIMIT 1000",
         float(older_than_seconds),
     )
     return [r["id"] for r in rows]

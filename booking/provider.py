@@ -1,4 +1,8 @@
-"""The payment provider behind a small interface; the simulated one has latency and failures."""
+"""The payment provider behind a small interface; the simulated one has latency and failures.
+
+Both calls are keyed by the payment id, as a real provider's idempotency key: a retried or
+rescued job, or two workers racing for one payment, charge at most once and refund at most once.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,11 @@ import asyncio
 import random
 from dataclasses import dataclass
 from typing import Protocol
+
+import asyncpg
+
+from booking.db import create_pool
+from booking.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -18,34 +27,59 @@ class ChargeResult:
 class PaymentProvider(Protocol):
     async def charge(self, payment_id: int, amount_cents: int) -> ChargeResult: ...
 
-    async def refund(self, reference: str) -> None: ...
+    async def refund(self, payment_id: int) -> None:
+        """Refund the payment's charge if it has one not refunded yet; otherwise a no-op."""
+        ...
 
 
 class SimulatedProvider:
     """Answers after `latency_ms`; declines a `failure_rate` fraction of charges.
 
-    Charges are idempotent per payment id, like a real provider's idempotency key:
-    a retried job never charges twice.
+    Its ledger is the `provider_charges` table of the database behind `pool` (the provider's own
+    records): the first charge of a payment id decides the outcome, later calls replay it.
     """
 
-    def __init__(self, latency_ms: int, failure_rate: float, seed: int | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, latency_ms: int, failure_rate: float, seed: int | None = None
+    ) -> None:
+        self.pool = pool
         self.latency_ms = latency_ms
         self.failure_rate = failure_rate
         self._rng = random.Random(seed)
-        self._charged: dict[int, ChargeResult] = {}
-        self.refunded: list[str] = []
 
     async def charge(self, payment_id: int, amount_cents: int) -> ChargeResult:
-        if payment_id in self._charged:
-            return self._charged[payment_id]
         await asyncio.sleep(self.latency_ms / 1000)
-        if self._rng.random() < self.failure_rate:
-            result = ChargeResult(False, f"sim-{payment_id}", "card declined (simulated)")
-        else:
-            result = ChargeResult(True, f"sim-{payment_id}")
-        self._charged[payment_id] = result
-        return result
+        declined = self._rng.random() < self.failure_rate
+        # One statement: the first call inserts the charge, any later one only counts an attempt
+        # and reads the first outcome back.
+        row = await self.pool.fetchrow(
+            "INSERT INTO provider_charges (payment_id, amount_cents, ok, reference, reason)"
+            " VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (payment_id) DO UPDATE SET attempts = provider_charges.attempts + 1"
+            " RETURNING ok, reference, reason",
+            payment_id,
+            amount_cents,
+            not declined,
+            f"sim-{payment_id}",
+            "card declined (simulated)" if declined else None,
+        )
+        assert row is not None
+        return ChargeResult(row["ok"], row["reference"], row["reason"])
 
-    async def refund(self, reference: str) -> None:
+    async def refund(self, payment_id: int) -> None:
         await asyncio.sleep(self.latency_ms / 1000)
-        self.refunded.append(reference)
+        await self.pool.execute(
+            "UPDATE provider_charges SET refunded_at = now()"
+            " WHERE payment_id = $1 AND ok AND refunded_at IS NULL",
+            payment_id,
+        )
+
+
+async def open_provider(
+    settings: Settings, pool: asyncpg.Pool
+) -> tuple[asyncpg.Pool, SimulatedProvider]:
+    """The provider and the pool of its ledger (`pool` itself unless PROVIDER_DATABASE_URL)."""
+    url = settings.provider_database_url
+    ledger = pool if not url or url == settings.database_url else await create_pool(url, 0, 4)
+    provider = SimulatedProvider(ledger, settings.payment_latency_ms, settings.payment_failure_rate)
+    return ledger, provider

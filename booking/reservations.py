@@ -85,9 +85,17 @@ def _not_payable(row: Any) -> Problem:
 
 
 async def request_payment(
-    pool: asyncpg.Pool, user_id: int, reservation_id: int, idempotency_key: str
+    pool: asyncpg.Pool,
+    user_id: int,
+    reservation_id: int,
+    idempotency_key: str,
+    pending_max_seconds: int = 120,
 ) -> PaymentRequest:
-    """Record a pending payment (once per idempotency key); the worker completes it."""
+    """Record a pending payment (once per idempotency key); the worker completes it.
+
+    The new payment keeps its hold: the hold's expiry moves to at least `pending_max_seconds`
+    from now, in the same transaction (a declined payment gives it its own expiry back).
+    """
     async with pool.acquire() as conn:
         row = await _own_reservation(conn, user_id, reservation_id)
         for _ in range(2):
@@ -114,14 +122,8 @@ async def request_payment(
             if row["status"] != "held" or row["overdue"]:
                 raise _not_payable(row)
             try:
-                payment_id = await conn.fetchval(
-                    "INSERT INTO payments (reservation_id, user_id, idempotency_key, amount_cents)"
-                    " VALUES ($1, $2, $3, $4)"
-                    " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id",
-                    reservation_id,
-                    user_id,
-                    idempotency_key,
-                    row["amount_cents"],
+                payment_id = await _insert_payment(
+                    conn, user_id, reservation_id, idempotency_key, pending_max_seconds
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise Problem(
@@ -131,16 +133,56 @@ async def request_payment(
                 ) from exc
             if payment_id is not None:
                 return PaymentRequest(payment_id, reservation_id, "pending", None, created=True)
-            # Lost a race with the same key: loop once to read the winner's payment.
+            # Lost a race with the same key (or the hold ended meanwhile): read again.
+            row = await _own_reservation(conn, user_id, reservation_id)
     raise Problem(409, "payment-in-progress", "concurrent payment with the same key")
+
+
+async def _insert_payment(
+    conn: asyncpg.Connection,
+    user_id: int,
+    reservation_id: int,
+    idempotency_key: str,
+    pending_max_seconds: int,
+) -> int | None:
+    """Insert the payment and extend its hold atomically; None if the key was taken meanwhile
+    or the hold stopped being payable (the caller reads again and answers accordingly)."""
+    async with conn.transaction():
+        hold = await conn.fetchrow(
+            "SELECT amount_cents, expires_at FROM reservations"
+            " WHERE id = $1 AND status = 'held' AND expires_at > now() FOR UPDATE",
+            reservation_id,
+        )
+        if hold is None:
+            return None
+        payment_id: int | None = await conn.fetchval(
+            "INSERT INTO payments"
+            " (reservation_id, user_id, idempotency_key, amount_cents, hold_expires_at)"
+            " VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id",
+            reservation_id,
+            user_id,
+            idempotency_key,
+            hold["amount_cents"],
+            hold["expires_at"],
+        )
+        if payment_id is not None:
+            await conn.execute(
+                "UPDATE reservations SET expires_at ="
+                " greatest(expires_at, now() + make_interval(secs => $2)) WHERE id = $1",
+                reservation_id,
+                float(pending_max_seconds),
+            )
+        return payment_id
 
 
 async def cancel_reservation(
     pool: asyncpg.Pool, user_id: int, reservation_id: int
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[dict[str, Any], int | None]:
     """Cancel a hold, or a paid reservation (its payment becomes refunded).
 
-    Returns the reservation and the provider reference to refund, if any.
+    Returns the reservation and the id of the payment to refund, if any (the refund is owed in
+    the database from this commit on: the caller does it, the sweeper if the caller could not).
     """
     async with pool.acquire() as conn, conn.transaction():
         row = await _own_reservation(conn, user_id, reservation_id)
@@ -153,14 +195,14 @@ async def cancel_reservation(
         if locked["status"] not in ("held", "paid") or locked["overdue"]:
             state = "expired" if locked["overdue"] else locked["status"]
             raise Problem(409, "not-cancellable", f"reservation {reservation_id} is {state}")
-        refund_ref = None
+        refund_payment = None
         if locked["status"] == "paid":
-            refund_ref = await conn.fetchval(
-                "UPDATE payments SET status = 'refunded', updated_at = now()"
-                " WHERE reservation_id = $1 AND status = 'succeeded' RETURNING provider_ref",
+            refund_payment = await conn.fetchval(
+                "UPDATE payments SET status = 'refunded', refund_due = true, updated_at = now()"
+                " WHERE reservation_id = $1 AND status = 'succeeded' RETURNING id",
                 reservation_id,
             )
         await conn.execute(
             "UPDATE reservations SET status = 'cancelled' WHERE id = $1", reservation_id
         )
-    return {"id": row["id"], "event_id": row["event_id"], "status": "cancelled"}, refund_ref
+    return {"id": row["id"], "event_id": row["event_id"], "status": "cancelled"}, refund_payment

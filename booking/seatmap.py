@@ -1,14 +1,23 @@
-"""The seat map behind the seat cache: key naming, loading and invalidation."""
+"""The seat map behind the seat cache: key naming, loading and invalidation.
+
+When Redis is unreachable the seat map is read from PostgreSQL directly (X-Cache: load):
+PostgreSQL holds the truth, so an outage of the cache costs load, not availability.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import asyncpg
+from redis.exceptions import RedisError
 
 from booking.cache import CachedValue, SeatCache, seat_map_key
 from booking.errors import Problem
 from booking.events import load_seat_map
+
+log = logging.getLogger(__name__)
 
 
 async def read_seat_map(
@@ -19,7 +28,13 @@ async def read_seat_map(
             raise Problem(404, "not-found", f"no such event: {event_id}")
         return await load_seat_map(pool, event_id, delay_ms)
 
-    return await cache.get(seat_map_key(event_id), loader)
+    try:
+        return await cache.get(seat_map_key(event_id), loader)
+    except RedisError as exc:
+        log.warning("seat cache unavailable, reading event %s from PostgreSQL: %r", event_id, exc)
+        started = time.time()
+        value = await loader()
+        return CachedValue(value, stale=False, age_seconds=0.0, source="load", created_at=started)
 
 
 async def invalidate_seat_maps(cache: SeatCache, event_ids: Any) -> None:

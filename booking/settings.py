@@ -25,7 +25,7 @@ ENV_DEFAULTS: dict[str, str] = {
     "HOLD_SECONDS": "300",
     "MAX_SEATS_PER_HOLD": "10",
     "SWEEP_INTERVAL_SECONDS": "30",
-    "PAYMENT_RESCUE_SECONDS": "60",
+    "PAYMENT_RESCUE_SECONDS": "15",
     "RQ_QUEUE": "ticketing",
     "WORKERS": "2",
     "PAYMENT_LATENCY_MS": "200",
@@ -69,6 +69,13 @@ ENV_DEFAULTS: dict[str, str] = {
     "SIGNIN_CODE_TTL_SECONDS": "600",
     # How often the waiting page reloads itself when JavaScript is off.
     "WAITING_PAGE_REFRESH_SECONDS": "10",
+    # A payment accepted with 202 keeps its hold until settled, at most this long after the request.
+    "PAYMENT_PENDING_MAX_SECONDS": "120",
+    "PAYMENT_CONCURRENCY": "16",  # payments one worker process settles at once
+    "PAYMENT_RETRY_INTERVALS": "1,2,5",  # RQ retries of a failed payment job (seconds)
+    "RQ_SWEEP_QUEUE": "",  # sweeps and expiries; empty: "<RQ_QUEUE>-sweeps"
+    "EXPIRY_SWEEP_INTERVAL_SECONDS": "1",
+    "PROVIDER_DATABASE_URL": "",  # the simulated provider's ledger; empty: DATABASE_URL
 }
 
 
@@ -123,6 +130,12 @@ class Settings:
     signin_code_echo: bool
     signin_code_ttl_seconds: int
     waiting_page_refresh_seconds: int
+    payment_pending_max_seconds: int
+    payment_concurrency: int
+    payment_retry_intervals: str
+    rq_sweep_queue: str
+    expiry_sweep_interval_seconds: float
+    provider_database_url: str
 
 
 def _convert(raw: str, kind: Any) -> Any:

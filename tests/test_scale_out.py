@@ -49,8 +49,14 @@ APP_ENV = {
     "SEAT_CACHE_CAPACITY": "64",  # the in-process tier: invalidated only in its own process
     "SEAT_CACHE_EVICTION": "lru",
 }
-# The provider's latency keeps each worker busy long enough that both take jobs.
-WORKER_ENV = {"REDIS_URL": CLUSTER_REDIS_URL, "RQ_QUEUE": QUEUE, "PAYMENT_LATENCY_MS": "300"}
+# The provider's latency keeps each worker busy long enough that both take jobs (one payment
+# at a time each: with PAYMENT_CONCURRENCY threads one process could take them all).
+WORKER_ENV = {
+    "REDIS_URL": CLUSTER_REDIS_URL,
+    "RQ_QUEUE": QUEUE,
+    "PAYMENT_LATENCY_MS": "300",
+    "PAYMENT_CONCURRENCY": "1",
+}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -318,7 +324,7 @@ async def test_same_idempotency_key_to_both_apps_pays_once(
     for payment_ids in by_reservation.values():
         job = Job.fetch(f"payment-{next(iter(payment_ids))}", connection=cluster.redis)
         assert job.get_status() == "finished"
-        workers.add(job.worker_name)
+        workers.add(job.worker_name.rsplit(".", 1)[0])  # "<process>.<thread>"
     assert len(workers) == 2, f"payments were completed by {workers}"
 
 

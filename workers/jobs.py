@@ -1,31 +1,29 @@
-"""RQ job functions. Each runs one asyncio task against PostgreSQL (and Redis for side effects).
+"""RQ job functions. Each runs its coroutine on the worker process's shared asyncio loop
+(workers/runtime.py: one PostgreSQL pool, Redis client and provider kept between jobs).
 
-All are idempotent: RQ may run a job twice (retry, a worker crash), and the sweeper and the
-scheduled expiry job may race for the same hold.
+All are idempotent: RQ may run a job twice (retry, a worker crash, a rescue), and the sweeps
+may race each other and a payment for the same hold.
 
-Metrics are recorded in the worker process itself (workers/run.py runs an rq SimpleWorker, no
-fork per job, and serves them on WORKER_METRICS_PORT): rq_job_duration_seconds for every job,
-payment_outcomes_total / payment_job_seconds, holds_expired_total{by=job|sweeper}.
+Metrics are recorded in the worker process itself and served on WORKER_METRICS_PORT:
+rq_job_duration_seconds for every job, payment_outcomes_total / payment_job_seconds,
+holds_expired_total{by=job|sweeper} (job: the expiry schedule; sweeper: the full scan).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import asyncpg
-from rq.job import Job
-
 from booking import metrics
-from booking.holds import expire_hold, expire_overdue
-from booking.payments import complete_payment, stranded_payments
-from booking.provider import SimulatedProvider
-from booking.settings import Settings, load_settings
-from workers.queue import JobQueue, payment_job_id
+from booking.expiries import expiry_key, pop_due, reschedule
+from booking.holds import expire_overdue
+from booking.payments import complete_payment, refunds_owed, settle_refund, stranded_payments
+from workers.queue import JobQueue
+from workers.rescue import rescue_payments
+from workers.runtime import Runtime, runtime
 from workers.side_effects import after_release, after_sale
 
 log = logging.getLogger(__name__)
@@ -43,24 +41,14 @@ def _timed(job: str) -> Iterator[None]:
         metrics.RQ_JOB_DURATION.labels(job, status).observe(time.perf_counter() - started)
 
 
-async def _connect(settings: Settings) -> asyncpg.Connection:
-    conn = await asyncpg.connect(settings.database_url)
-    await metrics.instrument_connection(conn)
-    return conn
-
-
-async def _complete_payment(settings: Settings, payment_id: int) -> dict[str, Any]:
-    provider = SimulatedProvider(settings.payment_latency_ms, settings.payment_failure_rate)
+async def _complete_payment(rt: Runtime, payment_id: int) -> dict[str, Any]:
     started = time.perf_counter()
-    conn = await _connect(settings)
-    try:
-        outcome = await complete_payment(conn, provider, payment_id)
+    async with rt.pool.acquire() as conn:
+        outcome = await complete_payment(conn, rt.provider, payment_id)
         metrics.PAYMENT_LATENCY.observe(time.perf_counter() - started)
         metrics.PAYMENT_OUTCOMES.labels(outcome.status).inc()
         if outcome.status == "succeeded":
-            await after_sale(settings, conn, outcome.event_id, outcome.user_id)
-    finally:
-        await conn.close()
+            await after_sale(rt, conn, outcome.event_id, outcome.user_id)
     log.info("payment %s: %s %s", payment_id, outcome.status, outcome.reason or "")
     return {"payment_id": payment_id, "status": outcome.status, "reason": outcome.reason}
 
@@ -68,74 +56,75 @@ async def _complete_payment(settings: Settings, payment_id: int) -> dict[str, An
 def complete_payment_job(payment_id: int, trace_carrier: dict[str, str] | None = None) -> Any:
     from booking.tracing import job_span
 
-    settings = load_settings()
-    with _timed("complete_payment"), job_span("complete_payment", trace_carrier or {}, settings):
-        return asyncio.run(_complete_payment(settings, payment_id))
+    rt = runtime()
+    with (
+        _timed("complete_payment"),
+        job_span("complete_payment", trace_carrier or {}, rt.settings),
+    ):
+        return rt.run(_complete_payment(rt, payment_id))
 
 
-async def _expire_hold(settings: Settings, reservation_id: int) -> bool:
-    conn = await _connect(settings)
-    try:
-        released = await expire_hold(conn, reservation_id)
-        event_id = await conn.fetchval(
-            "SELECT event_id FROM reservations WHERE id = $1", reservation_id
+async def _expire_due(rt: Runtime, now: float) -> int:
+    """Release the holds whose scheduled expiry is due; put back those a payment extended."""
+    key = expiry_key(rt.settings.rq_queue)
+    due = await pop_due(rt.redis, key, now)
+    if not due:
+        return 0
+    async with rt.pool.acquire() as conn:
+        released = await conn.fetch(
+            "UPDATE reservations SET status = 'expired'"
+            " WHERE id = ANY($1::bigint[]) AND status = 'held' AND expires_at <= now()"
+            " RETURNING id, event_id",
+            due,
         )
-    finally:
-        await conn.close()
+        later = await conn.fetch(
+            "SELECT id, expires_at FROM reservations"
+            " WHERE id = ANY($1::bigint[]) AND status = 'held' AND expires_at > now()",
+            due,
+        )
+    await reschedule(rt.redis, key, {r["id"]: r["expires_at"] for r in later})
     if released:
-        metrics.HOLDS_EXPIRED.labels("job").inc()
-    if released and event_id is not None:
-        await after_release(settings, [int(event_id)])
-    return released
+        metrics.HOLDS_EXPIRED.labels("job").inc(len(released))
+        await after_release(rt, [int(r["event_id"]) for r in released])
+    return len(released)
 
 
-def expire_hold_job(reservation_id: int) -> bool:
-    with _timed("expire_hold"):
-        return asyncio.run(_expire_hold(load_settings(), reservation_id))
+def expire_due_holds_job() -> int:
+    rt = runtime()
+    with _timed("expire_due_holds"):
+        return rt.run(_expire_due(rt, time.time()))
 
 
-async def _sweep(settings: Settings) -> tuple[int, list[int]]:
-    """Expire overdue holds; return how many, and the payments left pending too long."""
-    conn = await _connect(settings)
-    try:
+async def _sweep(rt: Runtime) -> tuple[int, list[int]]:
+    """Expire every overdue hold (whatever Redis lost), finish owed refunds; return how many
+    holds were released and the payments pending too long."""
+    settings = rt.settings
+    async with rt.pool.acquire() as conn:
         expired = await expire_overdue(conn)
         events = await conn.fetch(
             "SELECT DISTINCT event_id FROM reservations WHERE id = ANY($1::bigint[])", expired
         )
         stranded = await stranded_payments(conn, settings.payment_rescue_seconds)
-    finally:
-        await conn.close()
+        for payment_id in await refunds_owed(conn, settings.payment_rescue_seconds):
+            await settle_refund(conn, rt.provider, payment_id)
+            log.warning("sweeper finished the refund of payment %s", payment_id)
     if expired:
         metrics.HOLDS_EXPIRED.labels("sweeper").inc(len(expired))
-        await after_release(settings, [int(r["event_id"]) for r in events])
+        await after_release(rt, [int(r["event_id"]) for r in events])
         log.info("sweeper released %d overdue holds", len(expired))
     return len(expired), stranded
 
 
-def rescue_payments(settings: Settings, payment_ids: list[int]) -> int:
-    """Enqueue again the payment jobs RQ no longer knows (e.g. Redis was flushed or lost).
-
-    A job RQ still holds is left alone: it is queued, running or being retried.
-    """
-    jobs = JobQueue(settings.redis_url, settings.rq_queue)
-    rescued = 0
-    try:
-        for payment_id in payment_ids:
-            if not Job.exists(payment_job_id(payment_id), connection=jobs.connection):
-                jobs.enqueue_payment(payment_id)
-                rescued += 1
-    finally:
-        jobs.close()
-    if rescued:
-        metrics.PAYMENTS_RESCUED.inc(rescued)
-        log.warning("sweeper re-enqueued %d stranded payments", rescued)
-    return rescued
-
-
 def sweep_overdue_holds_job() -> int:
+    rt = runtime()
     with _timed("sweep_overdue_holds"):
-        settings = load_settings()
-        expired, stranded = asyncio.run(_sweep(settings))
+        expired, stranded = rt.run(_sweep(rt))
         if stranded:
-            rescue_payments(settings, stranded)
+            jobs = JobQueue.from_settings(rt.settings)
+            try:
+                rescued = rescue_payments(jobs, stranded, rt.settings.payment_rescue_seconds)
+            finally:
+                jobs.close()
+            if rescued:
+                metrics.PAYMENTS_RESCUED.inc(rescued)
         return expired

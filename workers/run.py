@@ -1,7 +1,10 @@
-"""The worker process: an RQ worker with the scheduler (hold-expiry jobs run at their time),
-plus a sweeper thread that enqueues the overdue-hold sweep every SWEEP_INTERVAL_SECONDS.
+"""The worker process: PAYMENT_CONCURRENCY RQ workers on threads (workers/threads.py) reading
+the sweep queue first, then the payment queue; RQ's scheduler (payment retries); and a sweeper
+thread that enqueues, on the sweep queue, the expiry sweep every EXPIRY_SWEEP_INTERVAL_SECONDS
+(due entries of the expiry schedule) and the full sweep every SWEEP_INTERVAL_SECONDS (overdue
+holds whatever Redis lost, stranded payments, owed refunds).
 
-With N worker processes the sweep is still enqueued once per interval (a Redis SET NX guard).
+With N worker processes each sweep is still enqueued once per interval (a Redis SET NX guard).
 
 Metrics: jobs run in this process (rq's SimpleWorker: no work-horse fork per job), so the
 counters and histograms they record live here and are served on
@@ -16,11 +19,9 @@ import logging
 import os
 import threading
 
-from redis import Redis
-from rq import SimpleWorker
-
 from booking.settings import Settings, load_settings
 from workers.queue import JobQueue
+from workers.threads import WorkerThreads
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +60,24 @@ def start_metrics_server(settings: Settings) -> int | None:
     return port
 
 
-def sweep_guard_key(queue: str) -> str:
+def sweep_guard_key(queue: str, kind: str = "") -> str:
     # Per queue: deployments sharing one Redis db each keep their own sweep schedule.
-    return f"sweeper:{queue}:guard"
+    return f"sweeper:{queue}:guard{kind}"
 
 
 def sweeper_loop(settings: Settings, jobs: JobQueue, stop: threading.Event) -> None:
     interval = settings.sweep_interval_seconds
+    expiry_ms = max(100, int(settings.expiry_sweep_interval_seconds * 1000))
     guard = sweep_guard_key(settings.rq_queue)
-    while not stop.wait(0 if interval <= 0 else min(interval, 1.0)):
+    expiry_guard = sweep_guard_key(settings.rq_queue, ":expiry")
+    tick = min(0.2, expiry_ms / 1000)
+    while not stop.wait(tick):
         try:
+            if jobs.connection.set(expiry_guard, "1", nx=True, px=expiry_ms):
+                jobs.enqueue_expiry_sweep()
             if jobs.connection.set(guard, "1", nx=True, ex=max(1, interval)):
                 jobs.enqueue_sweep()
-        except Exception:  # Redis hiccup: try again next interval
+        except Exception:  # Redis hiccup: try again next tick
             log.exception("sweeper enqueue failed")
 
 
@@ -83,15 +89,23 @@ def main() -> None:
     settings = load_settings()
     logging.basicConfig(level=settings.log_level.upper())
     start_metrics_server(settings)
-    jobs = JobQueue(settings.redis_url, settings.rq_queue)
+    jobs = JobQueue.from_settings(settings)
+    # Sweeps first: they never wait behind a payment backlog.
+    threads = WorkerThreads(
+        settings.redis_url,
+        [jobs.sweeps.name, jobs.queue.name],
+        settings.payment_concurrency,
+        args.name,
+    )
     stop = threading.Event()
     sweeper = threading.Thread(target=sweeper_loop, args=(settings, jobs, stop), daemon=True)
-    sweeper.start()
-    worker = SimpleWorker(
-        [jobs.queue], connection=Redis.from_url(settings.redis_url), name=args.name
-    )
     try:
-        worker.work(with_scheduler=True, burst=args.burst, logging_level=settings.log_level.upper())
+        threads.run(
+            burst=args.burst,
+            level=settings.log_level.upper(),
+            with_scheduler=True,
+            on_started=sweeper.start,
+        )
     finally:
         stop.set()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,7 +17,8 @@ from booking.holds import create_hold
 from booking.openapi import Header, Operation, operation
 from booking.requests import PG_BIGINT_MAX, path_id, read_json
 from booking.rooms import sale_state
-from booking.seatmap import invalidate_seat_maps, read_seat_map
+from booking.seatmap import read_seat_map
+from booking.side_effects import after_hold_committed
 
 
 @operation(Operation("List events with seat counts", "events", list[out.Event]))
@@ -92,10 +92,8 @@ async def post_hold(request: Request) -> JSONResponse:
             metrics.HOLD_CONFLICTS.inc()
         raise
     metrics.HOLDS_CREATED.inc()
-    await run_in_threadpool(
-        request.app.state.jobs.schedule_expiry, hold.reservation_id, hold.expires_at
-    )
-    await invalidate_seat_maps(request.app.state.seat_cache, [event_id])
+    # Committed: from here on the client gets its 201 whatever Redis does.
+    await after_hold_committed(request.app.state, settings, hold)
     return JSONResponse(
         {
             "reservation_id": hold.reservation_id,

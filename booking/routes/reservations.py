@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -14,7 +13,7 @@ from booking.errors import Problem
 from booking.openapi import Header, Operation, operation
 from booking.requests import path_id
 from booking.reservations import cancel_reservation, get_reservation, request_payment
-from booking.seatmap import invalidate_seat_maps
+from booking.side_effects import after_cancel_committed, enqueue_payment
 from booking.tracing import current_carrier
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -52,12 +51,16 @@ async def post_payment(request: Request) -> JSONResponse:
         raise Problem(
             400, "idempotency-key-invalid", f"Idempotency-Key: 1..{MAX_IDEMPOTENCY_KEY} printable"
         )
-    payment = await request_payment(request.app.state.pool, user_id, reservation_id, key)
+    payment = await request_payment(
+        request.app.state.pool,
+        user_id,
+        reservation_id,
+        key,
+        request.app.state.settings.payment_pending_max_seconds,
+    )
     if payment.created:
         metrics.PAYMENTS_REQUESTED.inc()
-        await run_in_threadpool(
-            request.app.state.jobs.enqueue_payment, payment.payment_id, current_carrier()
-        )
+        await enqueue_payment(request.app.state, payment.payment_id, current_carrier())
     return JSONResponse(
         {
             "payment_id": payment.payment_id,
@@ -82,11 +85,14 @@ async def post_payment(request: Request) -> JSONResponse:
 async def delete_reservation(request: Request) -> JSONResponse:
     reservation_id = path_id(request, "reservation_id")
     user_id = await authenticate(request)
-    result, refund_ref = await cancel_reservation(request.app.state.pool, user_id, reservation_id)
+    result, refund_payment = await cancel_reservation(
+        request.app.state.pool, user_id, reservation_id
+    )
     metrics.HOLDS_CANCELLED.inc()
-    if refund_ref is not None:
-        await request.app.state.provider.refund(refund_ref)
-    await invalidate_seat_maps(request.app.state.seat_cache, [result["event_id"]])
+    # Committed: the client gets its 200; what follows is repaired later if it fails here.
+    await after_cancel_committed(
+        request.app.state, reservation_id, result["event_id"], refund_payment
+    )
     return JSONResponse(result)
 
 

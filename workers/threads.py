@@ -1,0 +1,112 @@
+"""PAYMENT_CONCURRENCY RQ workers in one process, one per thread, all on the same queues.
+
+Each thread is an ordinary rq SimpleWorker (its own name, heartbeat, registries, retries), so
+a payment stays an RQ job; a job's coroutine runs on the process's shared asyncio loop
+(workers/runtime.py), so N of them wait on the provider at once. Jobs bound their own time
+(Runtime.run's timeout): the signal-based death penalty works on the main thread only.
+
+If the process dies, its threads' started jobs are abandoned: the sweeper rescues them
+(workers/rescue.py), and settling a payment twice is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from types import FrameType
+
+from redis import Redis
+from rq import Queue, SimpleWorker
+from rq.timeouts import BaseDeathPenalty
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+class NoDeathPenalty(BaseDeathPenalty):
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass
+
+
+class ThreadWorker(SimpleWorker):
+    """A SimpleWorker that can run off the main thread (no signals, no pub/sub thread)."""
+
+    death_penalty_class = NoDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass  # the process's main thread handles SIGTERM/SIGINT for all threads
+
+    def subscribe(self) -> None:
+        self.pubsub_thread = None  # no per-thread pub/sub: `rq` remote commands are not used
+
+    def unsubscribe(self) -> None:
+        pass
+
+
+class WorkerThreads:
+    def __init__(self, redis_url: str, queue_names: list[str], count: int, name: str | None):
+        base = name or uuid.uuid4().hex
+        self.workers: list[ThreadWorker] = []
+        for i in range(max(1, count)):
+            connection = Redis.from_url(redis_url)
+            queues = [Queue(q, connection=connection) for q in queue_names]
+            self.workers.append(ThreadWorker(queues, connection=connection, name=f"{base}.{i}"))
+        self._stop = threading.Event()
+
+    def _run(self, worker: ThreadWorker, burst: bool, level: str) -> None:
+        try:
+            worker.work(burst=burst, logging_level=level)
+        except Exception:
+            log.exception("worker thread %s died", worker.name)
+
+    def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        for worker in self.workers:
+            worker._stop_requested = True
+        self._stop.set()
+
+    def run(
+        self,
+        burst: bool,
+        level: str,
+        with_scheduler: bool,
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
+        first = self.workers[0]
+        if with_scheduler:
+            # Started from the main thread before any other thread exists (the scheduler forks).
+            first._start_scheduler(burst, level)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        threads = [
+            threading.Thread(target=self._run, args=(w, burst, level), name=w.name, daemon=True)
+            for w in self.workers
+        ]
+        for thread in threads:
+            thread.start()
+        if on_started is not None:
+            on_started()
+        while any(t.is_alive() for t in threads) and not self._stop.wait(0.5):
+            pass
+        # Stopping: threads finish their current job; those blocked waiting for one are left.
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        for worker, thread in zip(self.workers, threads, strict=True):
+            while thread.is_alive() and worker.get_state() == "busy":
+                if time.monotonic() > deadline:
+                    break
+                thread.join(0.1)
+            if thread.is_alive():
+                try:
+                    worker.register_death()  # type: ignore[no-untyped-call]
+                except Exception:
+                    log.warning("could not register the death of %s", worker.name)
+        if with_scheduler and first.scheduler is not None:
+            first.stop_scheduler()  # type: ignore[no-untyped-call]
