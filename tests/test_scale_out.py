@@ -324,7 +324,7 @@ async def test_same_idempotency_key_to_both_apps_pays_once(
     for payment_ids in by_reservation.values():
         job = Job.fetch(f"payment-{next(iter(payment_ids))}", connection=cluster.redis)
         assert job.get_status() == "finished"
-        workers.add(job.worker_name.rsplit(".", 1)[0])  # "<process>.<thread>"
+        workers.add((job.worker_name or "").rsplit(".", 1)[0])  # "<process>.<thread>"
     assert len(workers) == 2, f"payments were completed by {workers}"
 
 
