@@ -22,13 +22,13 @@ class PaymentOutcome:
     user_id: int
     status: str  # succeeded | failed | unchanged (already settled by an earlier run)
     reason: str | None = None
+    waiting_room: bool = False  # the event has a waiting room (its slot is freed on success)
 
 
-async def _hold_state(conn: asyncpg.Connection, reservation_id: int, lock: bool) -> str:
+async def _hold_state(conn: asyncpg.Connection, reservation_id: int) -> str:
     """'valid', or why the hold can no longer be paid ('expired', 'cancelled', 'paid')."""
     hold = await conn.fetchrow(
-        "SELECT status, expires_at > now() AS valid FROM reservations WHERE id = $1"
-        + (" FOR UPDATE" if lock else ""),
+        "SELECT status, expires_at > now() AS valid FROM reservations WHERE id = $1 FOR UPDATE",
         reservation_id,
     )
     assert hold is not None
@@ -63,12 +63,33 @@ async def settle_refund(
     )
 
 
+async def _mark_paid(pool: asyncpg.Pool, payment_id: int, reservation_id: int, ref: str) -> bool:
+    """The common case in one statement (one round trip): the payment is still pending and its
+    hold still valid -> paid + succeeded. False changes nothing."""
+    paid = await pool.fetchval(
+        "WITH p AS (SELECT id FROM payments WHERE id = $1 AND status = 'pending' FOR UPDATE),"
+        " r AS (UPDATE reservations SET status = 'paid' WHERE id = $2 AND status = 'held'"
+        "       AND expires_at > now() AND EXISTS (SELECT 1 FROM p) RETURNING id)"
+        " UPDATE payments SET status = 'succeeded', provider_ref = $3, updated_at = now()"
+        "  WHERE id = $1 AND EXISTS (SELECT 1 FROM r) RETURNING id",
+        payment_id,
+        reservation_id,
+        ref,
+    )
+    return paid is not None
+
+
 async def complete_payment(
-    conn: asyncpg.Connection, provider: PaymentProvider, payment_id: int
+    pool: asyncpg.Pool, provider: PaymentProvider, payment_id: int
 ) -> PaymentOutcome:
-    payment = await conn.fetchrow(
-        "SELECT p.id, p.status, p.amount_cents, p.reservation_id, r.event_id, r.user_id"
-        "  FROM payments p JOIN reservations r ON r.id = p.reservation_id WHERE p.id = $1",
+    """Settle one pending payment. No connection is held while the provider answers."""
+    payment = await pool.fetchrow(
+        "SELECT p.id, p.status, p.amount_cents, p.reservation_id, r.event_id, r.user_id,"
+        "       r.status = 'held' AND r.expires_at > now() AS payable,"
+        "       CASE WHEN r.status IN ('held', 'expired') THEN 'expired' ELSE r.status END"
+        "         AS lost_as, e.waiting_room_enabled"
+        "  FROM payments p JOIN reservations r ON r.id = p.reservation_id"
+        "  JOIN events e ON e.id = r.event_id WHERE p.id = $1",
         payment_id,
     )
     if payment is None:
@@ -78,48 +99,54 @@ async def complete_payment(
     if payment["status"] != "pending":
         return PaymentOutcome(*ids, status="unchanged")
 
-    state = await _hold_state(conn, rid, lock=False)
-    if state != "valid":
+    if not payment["payable"]:
         # Never charge for seats already lost; refund whatever an earlier run may have charged.
-        reason = f"hold {state} before payment completed; nothing charged or charge refunded"
-        if not await _fail(conn, payment_id, reason, None, refund=True):
-            return PaymentOutcome(*ids, status="unchanged")
-        await settle_refund(conn, provider, payment_id)
+        reason = f"hold {payment['lost_as']} before payment completed; nothing charged or refunded"
+        async with pool.acquire() as conn:
+            if not await _fail(conn, payment_id, reason, None, refund=True):
+                return PaymentOutcome(*ids, status="unchanged")
+            await settle_refund(conn, provider, payment_id)
         return PaymentOutcome(*ids, status="failed", reason=reason)
 
-    # The provider call happens outside the transaction: no row lock is held during its latency.
     charge = await provider.charge(payment_id, payment["amount_cents"])
-    async with conn.transaction():
-        status = await conn.fetchval(
-            "SELECT status FROM payments WHERE id = $1 FOR UPDATE", payment_id
+    if charge.ok and await _mark_paid(pool, payment_id, rid, charge.reference):
+        return PaymentOutcome(
+            *ids, status="succeeded", waiting_room=payment["waiting_room_enabled"]
         )
-        if status != "pending":
-            return PaymentOutcome(*ids, status="unchanged")
-        if charge.ok:
-            state = await _hold_state(conn, rid, lock=True)
-            if state == "valid":
-                await conn.execute("UPDATE reservations SET status = 'paid' WHERE id = $1", rid)
-                await conn.execute(
-                    "UPDATE payments SET status = 'succeeded', provider_ref = $2,"
-                    " updated_at = now() WHERE id = $1",
-                    payment_id,
-                    charge.reference,
-                )
-                return PaymentOutcome(*ids, status="succeeded")
-            reason = f"hold {state} before payment completed; charge refunded"
-        else:
-            reason = charge.reason or "declined"
-            # A declined payment stops protecting the hold: it gets its own expiry back.
-            await conn.execute(
-                "UPDATE reservations r SET expires_at ="
-                "   greatest(least(r.expires_at, p.hold_expires_at), now())"
-                "  FROM payments p WHERE p.id = $1 AND r.id = p.reservation_id"
-                "   AND r.status = 'held'",
-                payment_id,
+    # Not paid at once (declined, the hold lost meanwhile, or settled by another run): decide
+    # step by step under the rows' locks.
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            status = await conn.fetchval(
+                "SELECT status FROM payments WHERE id = $1 FOR UPDATE", payment_id
             )
-        await _fail(conn, payment_id, reason, charge.reference, refund=charge.ok)
-    if charge.ok:
-        await settle_refund(conn, provider, payment_id)
+            if status != "pending":
+                return PaymentOutcome(*ids, status="unchanged")
+            if charge.ok:
+                state = await _hold_state(conn, rid)
+                if state == "valid":
+                    await conn.execute("UPDATE reservations SET status = 'paid' WHERE id = $1", rid)
+                    await conn.execute(
+                        "UPDATE payments SET status = 'succeeded', provider_ref = $2,"
+                        " updated_at = now() WHERE id = $1",
+                        payment_id,
+                        charge.reference,
+                    )
+                    return PaymentOutcome(*ids, status="succeeded")
+                reason = f"hold {state} before payment completed; charge refunded"
+            else:
+                reason = charge.reason or "declined"
+                # A declined payment stops protecting the hold: it gets its own expiry back.
+                await conn.execute(
+                    "UPDATE reservations r SET expires_at ="
+                    "   greatest(least(r.expires_at, p.hold_expires_at), now())"
+                    "  FROM payments p WHERE p.id = $1 AND r.id = p.reservation_id"
+                    "   AND r.status = 'held'",
+                    payment_id,
+                )
+            await _fail(conn, payment_id, reason, charge.reference, refund=charge.ok)
+        if charge.ok:
+            await settle_refund(conn, provider, payment_id)
     return PaymentOutcome(*ids, status="failed", reason=reason)
 
 

@@ -48,7 +48,12 @@ class SimulatedProvider:
         self._rng = random.Random(seed)
 
     async def charge(self, payment_id: int, amount_cents: int) -> ChargeResult:
-        await asyncio.sleep(self.latency_ms / 1000)
+        # The ledger write is part of the provider's latency, not added to it.
+        latency = asyncio.sleep(self.latency_ms / 1000)
+        row, _ = await asyncio.gather(self._record(payment_id, amount_cents), latency)
+        return ChargeResult(row["ok"], row["reference"], row["reason"])
+
+    async def _record(self, payment_id: int, amount_cents: int) -> asyncpg.Record:
         declined = self._rng.random() < self.failure_rate
         # One statement: the first call inserts the charge, any later one only counts an attempt
         # and reads the first outcome back.
@@ -64,7 +69,7 @@ class SimulatedProvider:
             "card declined (simulated)" if declined else None,
         )
         assert row is not None
-        return ChargeResult(row["ok"], row["reference"], row["reason"])
+        return row
 
     async def refund(self, payment_id: int) -> None:
         await asyncio.sleep(self.latency_ms / 1000)

@@ -43,12 +43,11 @@ def _timed(job: str) -> Iterator[None]:
 
 async def _complete_payment(rt: Runtime, payment_id: int) -> dict[str, Any]:
     started = time.perf_counter()
-    async with rt.pool.acquire() as conn:
-        outcome = await complete_payment(conn, rt.provider, payment_id)
-        metrics.PAYMENT_LATENCY.observe(time.perf_counter() - started)
-        metrics.PAYMENT_OUTCOMES.labels(outcome.status).inc()
-        if outcome.status == "succeeded":
-            await after_sale(rt, conn, outcome.event_id, outcome.user_id)
+    outcome = await complete_payment(rt.pool, rt.provider, payment_id)
+    metrics.PAYMENT_LATENCY.observe(time.perf_counter() - started)
+    metrics.PAYMENT_OUTCOMES.labels(outcome.status).inc()
+    if outcome.status == "succeeded":
+        await after_sale(rt, outcome.event_id, outcome.user_id, outcome.waiting_room)
     log.info("payment %s: %s %s", payment_id, outcome.status, outcome.reason or "")
     return {"payment_id": payment_id, "status": outcome.status, "reason": outcome.reason}
 

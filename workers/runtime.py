@@ -17,7 +17,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from booking.cache import SeatCache, build_seat_cache
-from booking.db import create_pool
+from booking.metrics import instrument_connection
 from booking.provider import SimulatedProvider, open_provider
 from booking.settings import Settings, load_settings
 from waitingroom import WaitingRoom
@@ -46,7 +46,7 @@ class Runtime:
         # min_size 0: the pool opens even while PostgreSQL is down, and jobs fail (and retry)
         # until it is back, instead of the worker failing to start.
         size = max(2, self.settings.payment_concurrency + 2)
-        self.pool = await create_pool(self.settings.database_url, 0, size)
+        self.pool = await _jobs_pool(self.settings.database_url, size)
         self.provider_pool, self.provider = await open_provider(self.settings, self.pool)
         self.redis = aioredis.Redis.from_url(self.settings.redis_url)
         self.seat_cache = build_seat_cache(self.settings, self.redis)
@@ -73,6 +73,24 @@ class Runtime:
         self.run(_close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
+
+
+async def _no_session_reset(conn: asyncpg.Connection) -> None:
+    """Jobs keep no session state (no LISTEN, SET or advisory locks): skip the reset query
+    asyncpg runs at every release, one round trip per pool call."""
+
+
+async def _jobs_pool(url: str, size: int) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=0,
+        max_size=size,
+        command_timeout=30,
+        init=instrument_connection,
+        reset=_no_session_reset,
+    )
+    assert pool is not None
+    return pool
 
 
 _lock = threading.Lock()

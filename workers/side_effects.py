@@ -10,10 +10,8 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import asyncpg
 import redis.asyncio as aioredis
 
-from booking.rooms import room_config
 from booking.seatmap import invalidate_seat_maps
 
 if TYPE_CHECKING:
@@ -29,12 +27,11 @@ async def after_release(rt: Runtime, event_ids: Iterable[int]) -> None:
         log.exception("seat-map invalidation failed")
 
 
-async def after_sale(rt: Runtime, conn: asyncpg.Connection, event_id: int, user_id: int) -> None:
+async def after_sale(rt: Runtime, event_id: int, user_id: int, waiting_room: bool) -> None:
     """Seats sold: refresh the seat map and free the buyer's waiting-room slot at once."""
-    config = await room_config(conn, event_id)
     try:
         await invalidate_seat_maps(rt.seat_cache, [event_id])
-        if config is not None and config.enabled:
-            await rt.waiting_room.complete(config, str(user_id))
+        if waiting_room:
+            await rt.waiting_room.complete(event_id, str(user_id))
     except aioredis.RedisError:
         log.exception("seat-map invalidation or freeing the waiting-room slot failed")
