@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from booking.db import create_pool, migrate_url
 from booking.preflight import preflight
 from booking.seed import seed_demo
 from booking.settings import Settings, load_settings
+from booking.supervise import Supervised
 
 
 async def prepare(settings: Settings) -> int:
@@ -76,11 +78,16 @@ def main() -> None:
     event_id = asyncio.run(prepare(settings))
     if args.prepare_only:
         return
-    # Payment jobs wait on the provider one at a time per worker, so a surge needs several.
+    # Each worker settles PAYMENT_CONCURRENCY payments at once; a dead one is restarted with
+    # backoff (booking/supervise.py) instead of stopping the service.
     workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "workers.run"],
-            env={**os.environ, "WORKER_METRICS_PORT": str(worker_metrics_port(settings, i))},
+        Supervised(
+            f"worker {i}",
+            functools.partial(
+                subprocess.Popen,
+                [sys.executable, "-m", "workers.run"],
+                env={**os.environ, "WORKER_METRICS_PORT": str(worker_metrics_port(settings, i))},
+            ),
         )
         for i in range(settings.workers)
     ]
@@ -99,7 +106,7 @@ def main() -> None:
         ],
         env=os.environ.copy(),
     )
-    children = [web, *workers]
+    children = [web]
     command = dashboard_command(settings)
     if command is not None:
         children.append(subprocess.Popen(command, env=os.environ.copy()))
@@ -113,7 +120,9 @@ def main() -> None:
         print(f"RQ dashboard: http://{settings.rq_dashboard_host}:{settings.rq_dashboard_port}/")
     try:
         # The dashboard is a convenience: its exit does not stop the service.
-        while web.poll() is None and all(w.poll() is None for w in workers):
+        while web.poll() is None:
+            for worker in workers:
+                worker.poll()
             try:
                 web.wait(timeout=1)
             except subprocess.TimeoutExpired:
@@ -121,6 +130,7 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        children += [w.proc for w in workers]  # the workers' current processes
         for proc in children:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -129,7 +139,7 @@ def main() -> None:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    raise SystemExit(web.returncode or next((w.returncode for w in workers if w.returncode), 0))
+    raise SystemExit(web.returncode or 0)
 
 
 if __name__ == "__main__":
