@@ -3,6 +3,7 @@ on spare loopback ports, in temporary directories (never the machine's shared se
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -136,3 +137,16 @@ class OwnPostgres:
             check=False,
             stdout=subprocess.DEVNULL,
         )
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results" / "faults.json"
+
+
+def record_result(test: str, **figures: object) -> None:
+    """With WRITE_FAULT_RESULTS=1, keep what this fault test saw in docs/results/faults.json
+    (docs/faults.md quotes it). Off by default: a test run does not rewrite the docs."""
+    if os.environ.get("WRITE_FAULT_RESULTS") != "1":
+        return
+    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    data[test] = {"recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
+    RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

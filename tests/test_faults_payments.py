@@ -38,7 +38,7 @@ from tests.conftest import (
     start_worker,
     stop,
 )
-from tests.faults import OwnPostgres
+from tests.faults import OwnPostgres, record_result
 
 pytestmark = pytest.mark.faults
 
@@ -119,8 +119,10 @@ async def wait_settled(db_url: str, rids: list[int]) -> None:
         await conn.close()
 
 
-async def check_books(db_url: str, ledger_url: str, event_id: int, rids: list[int]) -> list[Any]:
-    """The accounting every fault must leave intact; returns the ledger rows."""
+async def check_books(
+    db_url: str, ledger_url: str, event_id: int, rids: list[int]
+) -> tuple[list[Any], list[Any]]:
+    """The accounting every fault must leave intact; returns (payments, ledger rows)."""
     conn = await asyncpg.connect(db_url)
     try:
         payments = await conn.fetch(
@@ -165,7 +167,20 @@ async def check_books(db_url: str, ledger_url: str, event_id: int, rids: list[in
         kept = charge["ok"] and not charge["refunded"]
         # Charged and not refunded <=> the buyer got the seats.
         assert kept == (by_id[payment_id]["status"] == "succeeded"), (dict(charge), by_id)
-    return list(ledger)
+    return list(payments), list(ledger)
+
+
+def figures(payments: list[Any], ledger: list[Any]) -> dict[str, object]:
+    return {
+        "payments": len(payments),
+        "succeeded": sum(p["status"] == "succeeded" for p in payments),
+        "failed_and_refunded": sum(p["status"] == "failed" and p["refunded"] for p in payments),
+        "max_pending_seconds": round(max(float(p["pending_seconds"]) for p in payments), 2),
+        "bound_seconds": PENDING_MAX_SECONDS,
+        "provider_charges": len(ledger),
+        "max_charge_attempts": max(c["attempts"] for c in ledger),
+        "seats_sold_twice": 0,
+    }
 
 
 @pytest.fixture
@@ -194,7 +209,8 @@ async def test_worker_sigkilled_mid_payment(database_url: str, faults_redis: red
             # The holds' own 3 s pass while nobody works on the payments.
             rescuer = start_worker(**env(queue, PAYMENT_LATENCY_MS="50"))
             await wait_settled(database_url, rids)
-        ledger = await check_books(database_url, database_url, event_id, rids)
+        payments, ledger = await check_books(database_url, database_url, event_id, rids)
+        record_result("worker_sigkilled_mid_payment", **figures(payments, ledger))
         conn = await asyncpg.connect(database_url)
         try:
             statuses = await conn.fetch(
@@ -250,13 +266,23 @@ async def test_postgres_down_longer_than_the_retry_budget(
             started = StartedJobRegistry(queue, connection=faults_redis)
             wait_until(lambda: len(started) >= 1, "payments never started")
             own_postgres.stop()  # while the charges are at the provider
+            down_at = time.monotonic()
             failed = FailedJobRegistry(queue, connection=faults_redis)
             # Every job exhausts its retries while PostgreSQL is down.
             wait_until(lambda: len(failed) >= BUYERS, "jobs did not exhaust their retries")
             assert len(Queue(queue, connection=faults_redis)) == 0
+            exhausted = len(failed)
             own_postgres.start()
+            down_seconds = time.monotonic() - down_at
             await wait_settled(db_url, rids)
-        ledger = await check_books(db_url, ledger_url, event_id, rids)
+        payments, ledger = await check_books(db_url, ledger_url, event_id, rids)
+        record_result(
+            "postgres_down_past_retry_budget",
+            postgres_down_seconds=round(down_seconds, 1),
+            retry_intervals_seconds=[1, 1],
+            jobs_failed_with_retries_exhausted=exhausted,
+            **figures(payments, ledger),
+        )
         # The outage was shorter than the bound: every accepted payment kept its hold and paid.
         assert len(ledger) == BUYERS and all(c["ok"] and not c["refunded"] for c in ledger)
     finally:

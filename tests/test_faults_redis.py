@@ -24,7 +24,7 @@ from tests.conftest import (
     start_worker,
     stop,
 )
-from tests.faults import OwnRedis
+from tests.faults import OwnRedis, record_result
 
 pytestmark = pytest.mark.faults
 
@@ -78,6 +78,7 @@ async def test_answers_after_commit_with_redis_down(
             # The seat map comes from PostgreSQL and shows it.
             r = await http.get(f"/api/events/{eid}/seats")
             assert r.status_code == 200, r.text
+            seat_map_source = r.headers["X-Cache"]
             by_id = {s["id"]: s for s in r.json()}
             assert by_id[seats[0]]["status"] != "available" and by_id[seats[1]]["status"] == (
                 "available"
@@ -106,15 +107,27 @@ async def test_answers_after_commit_with_redis_down(
 
             # Redis comes back empty; a worker repairs what it lost.
             cache.start()
+            back_at = time.monotonic()
             worker = start_worker(**settings)
             deadline = time.monotonic() + HANG_GUARD_SECONDS
             while (await status_of(db, paid), await status_of(db, unpaid)) != ("paid", "expired"):
                 assert time.monotonic() < deadline, "hang guard: not repaired"
                 await asyncio.sleep(0.2)
+            repaired_seconds = time.monotonic() - back_at
             sold = await db.fetchval(
                 "SELECT count(*) FROM reservations WHERE event_id = $1 AND status = 'paid'", eid
             )
             assert sold == 1
+        record_result(
+            "redis_down_answers_after_commit",
+            hold=201,
+            cancel=200,
+            payment_request=202,
+            seat_map=200,
+            seat_map_source=seat_map_source,
+            repaired_after_redis_back_seconds=round(repaired_seconds, 1),
+            repair_includes_worker_start=True,
+        )
     finally:
         stop(server)
         if worker is not None:

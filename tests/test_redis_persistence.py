@@ -11,7 +11,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from tests.faults import OwnRedis
+from tests.faults import OwnRedis, record_result
 from waitingroom import RoomConfig, WaitingRoom
 
 pytestmark = pytest.mark.faults
@@ -112,9 +112,22 @@ async def test_positions_and_admissions_after_a_redis_crash(
             held = dict(issued)
             after = await snapshot(server, config, tickets, now + 2, held_tokens=held)
             assert after == before  # same positions; the tokens from before still verify
+            record_result(
+                "redis_crash_with_aof",
+                waiting=len(after[0]),
+                positions_kept=sum(after[0][u] == before[0][u] for u in before[0]),
+                admitted=len(after[1]),
+                admissions_still_valid=sum(after[1].values()),
+            )
         else:
             client = redis.Redis(port=server.port)
             assert client.dbsize() == 0  # every position and admission is gone
             client.close()
+            record_result(
+                "redis_crash_without_persistence",
+                waiting_before=len(before[0]),
+                admitted_before=len(before[1]),
+                keys_after_restart=0,
+            )
     finally:
         server.kill()

@@ -36,6 +36,27 @@ def needs_rescue(job: Job | None, started_before: datetime) -> bool:
     return True  # failed, stopped, canceled, finished (yet still pending), or unknown
 
 
+def forget(jobs: JobQueue, job: Job) -> None:
+    """Delete a job RQ will not finish. RQ's own `Job.delete` raises when a dead worker left an
+    execution half-written, so registries are cleaned by hand then."""
+    try:
+        job.delete()
+        return
+    except Exception as exc:
+        log.info("job %s: RQ could not delete it (%r); removing it by hand", job.id, exc)
+    conn = jobs.connection
+    queue = jobs.queue
+    for registry in (queue.failed_job_registry, queue.finished_job_registry):
+        conn.zrem(registry.key, job.id)
+    started = queue.started_job_registry.key
+    # Started entries are "<job id>:<execution id>" (RQ 2+) or the bare job id.
+    members: list[bytes] = list(conn.zrange(started, 0, -1))  # type: ignore[arg-type]
+    stale = [m for m in members if m.decode().split(":")[0] == job.id]
+    if stale:
+        conn.zrem(started, *stale)
+    conn.delete(job.key)
+
+
 def rescue_payments(jobs: JobQueue, payment_ids: list[int], rescue_seconds: float) -> int:
     """Enqueue a fresh job for each payment whose job will not settle it; how many were."""
     started_before = datetime.now(UTC) - timedelta(seconds=rescue_seconds)
@@ -48,9 +69,13 @@ def rescue_payments(jobs: JobQueue, payment_ids: list[int], rescue_seconds: floa
             job = None
         if not needs_rescue(job, started_before):
             continue
-        if job is not None:
-            job.delete()  # off every registry; the fresh job reuses its id
-        jobs.enqueue_payment(payment_id)
+        try:
+            if job is not None:
+                forget(jobs, job)  # off every registry; the fresh job reuses its id
+            jobs.enqueue_payment(payment_id)
+        except Exception:  # one bad job must not stop the others' rescue
+            log.exception("rescue of payment %s failed; the next sweep tries again", payment_id)
+            continue
         rescued += 1
     if rescued:
         log.warning("sweeper re-enqueued %d stranded payments", rescued)
