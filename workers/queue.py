@@ -50,13 +50,18 @@ class JobQueue:
             retry_intervals(settings.payment_retry_intervals),
         )
 
-    def enqueue_payment(self, payment_id: int, trace_carrier: dict[str, str] | None = None) -> str:
+    def enqueue_payment(
+        self,
+        payment_id: int,
+        trace_carrier: dict[str, str] | None = None,
+        job_id: str | None = None,
+    ) -> str:
         retry = Retry(max=len(self.retries), interval=self.retries) if self.retries else None
         job = self.queue.enqueue(
             PAYMENT_JOB,
             payment_id,
             trace_carrier or {},
-            job_id=payment_job_id(payment_id),
+            job_id=job_id or payment_job_id(payment_id),
             retry=retry,
             result_ttl=3600,
             failure_ttl=86400,

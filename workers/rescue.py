@@ -10,6 +10,7 @@ Running a payment twice is harmless (the provider and the settlement are idempot
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from rq.exceptions import NoSuchJobError
@@ -20,6 +21,8 @@ from workers.queue import JobQueue, payment_job_id
 log = logging.getLogger(__name__)
 
 WAITING = {JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+RESCUE_MEMORY_SECONDS = 86_400
+RESCUE_LOCK_SECONDS = 60
 
 
 def needs_rescue(job: Job | None, started_before: datetime) -> bool:
@@ -36,33 +39,34 @@ def needs_rescue(job: Job | None, started_before: datetime) -> bool:
     return True  # failed, stopped, canceled, finished (yet still pending), or unknown
 
 
-def forget(jobs: JobQueue, job: Job) -> None:
-    """Delete a job RQ will not finish. RQ's own `Job.delete` raises when a dead worker left an
-    execution half-written, so registries are cleaned by hand then."""
-    try:
-        job.delete()
-        return
-    except Exception as exc:
-        log.info("job %s: RQ could not delete it (%r); removing it by hand", job.id, exc)
-    conn = jobs.connection
-    queue = jobs.queue
-    for registry in (queue.failed_job_registry, queue.finished_job_registry):
-        conn.zrem(registry.key, job.id)
-    started = queue.started_job_registry.key
-    # Started entries are "<job id>:<execution id>" (RQ 2+) or the bare job id.
-    members: list[bytes] = list(conn.zrange(started, 0, -1))  # type: ignore[arg-type]
-    stale = [m for m in members if m.decode().split(":")[0] == job.id]
-    if stale:
-        conn.zrem(started, *stale)
-    conn.delete(job.key)
+def rescue_key(queue: str) -> str:
+    """Hash: payment id -> the id of its latest rescue job (the first job is payment-<id>)."""
+    return f"payment-rescues:{queue}"
 
 
 def rescue_payments(jobs: JobQueue, payment_ids: list[int], rescue_seconds: float) -> int:
-    """Enqueue a fresh job for each payment whose job will not settle it; how many were."""
+    """Enqueue a fresh job for each payment whose job will not settle it; how many were.
+
+    Each rescue is a new job id: the old job stays where RQ put it (history), and RQ's later
+    clean-up of a dead worker's job can never touch the rescue."""
     started_before = datetime.now(UTC) - timedelta(seconds=rescue_seconds)
+    key = rescue_key(jobs.queue.name)
+    # Two sweeps can overlap (a slow one and the next interval's): one rescues at a time, so a
+    # payment is not enqueued twice by the same decision.
+    lock = jobs.connection.lock(f"{key}:lock", timeout=RESCUE_LOCK_SECONDS, blocking=False)
+    if not lock.acquire():
+        return 0
+    try:
+        return _rescue(jobs, key, payment_ids, started_before)
+    finally:
+        lock.release()
+
+
+def _rescue(jobs: JobQueue, key: str, payment_ids: list[int], started_before: datetime) -> int:
+    latest = jobs.connection.hmget(key, [str(p) for p in payment_ids]) if payment_ids else []
     rescued = 0
-    for payment_id in payment_ids:
-        job_id = payment_job_id(payment_id)
+    for payment_id, last in zip(payment_ids, latest, strict=True):
+        job_id = last.decode() if isinstance(last, bytes) else last or payment_job_id(payment_id)
         try:
             job: Job | None = Job.fetch(job_id, connection=jobs.connection)
         except NoSuchJobError:
@@ -70,9 +74,10 @@ def rescue_payments(jobs: JobQueue, payment_ids: list[int], rescue_seconds: floa
         if not needs_rescue(job, started_before):
             continue
         try:
-            if job is not None:
-                forget(jobs, job)  # off every registry; the fresh job reuses its id
-            jobs.enqueue_payment(payment_id)
+            new_id = f"{payment_job_id(payment_id)}-rescue-{time.time_ns()}"
+            jobs.enqueue_payment(payment_id, job_id=new_id)
+            jobs.connection.hset(key, str(payment_id), new_id)
+            jobs.connection.expire(key, RESCUE_MEMORY_SECONDS)
         except Exception:  # one bad job must not stop the others' rescue
             log.exception("rescue of payment %s failed; the next sweep tries again", payment_id)
             continue
