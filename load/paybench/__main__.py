@@ -54,6 +54,7 @@ class Row:
     succeeded: int
     charges: int
     max_charge_attempts: int
+    load_average_1min: float  # the machine's, as the run started: how shared it was
 
 
 async def seed(url: str, count: int) -> list[int]:
@@ -148,6 +149,7 @@ async def db_now(url: str) -> float:
 def run_one(url: str, redis_url: str, n: int, latency_ms: int, per_slot: int) -> Row:
     count = n * per_slot
     ids = asyncio.run(seed(url, count))
+    load = os.getloadavg()[0]
     queue = f"paybench-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -209,6 +211,7 @@ def run_one(url: str, redis_url: str, n: int, latency_ms: int, per_slot: int) ->
         succeeded,
         charges,
         attempts,
+        round(load, 1),
     )
 
 
@@ -228,17 +231,19 @@ def write(rows: list[Row], args: argparse.Namespace) -> None:
         "worker's N RQ threads registered; rate = payments / (last settlement - first enqueue),",
         "both from PostgreSQL's clock. Target (issue 14): 0.9 x N / provider latency.",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python"
-        f" {platform.python_version()}; shared with other work while it ran (figures are a floor).",
+        f" {platform.python_version()}; shared with other work while it ran (load avg: the"
+        " 1-minute load average as each row started; on 2 CPUs anything above 2 means the"
+        " worker waited for a CPU, so the figures are a floor).",
         "",
         "| N | payments | seconds | payments/s | target/s | rate / target |"
-        " worker CPU ms / payment | succeeded | charges | max attempts |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " worker CPU ms / payment | succeeded | charges | max attempts | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.concurrency} | {r.payments} | {r.seconds} | {r.payments_per_s} |"
             f" {r.target_per_s} | {r.ratio_to_target} | {r.worker_cpu_ms_per_payment} |"
-            f" {r.succeeded} | {r.charges} | {r.max_charge_attempts} |"
+            f" {r.succeeded} | {r.charges} | {r.max_charge_attempts} | {r.load_average_1min} |"
         )
     lines += [
         "",
