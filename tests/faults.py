@@ -24,7 +24,9 @@ def _pg_bin() -> Path:
     """Debian's server binaries (newest version installed), or PG_BIN."""
     if os.environ.get("PG_BIN"):
         return Path(os.environ["PG_BIN"])
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: float(p.parts[-3]))
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: float(p.parts[-3])
+    )
     return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
 
 

@@ -28,6 +28,9 @@ from workers.side_effects import after_release, after_sale
 
 log = logging.getLogger(__name__)
 
+EXPIRY_BATCH = 500
+EXPIRY_BATCHES_PER_RUN = 20  # at most 10,000 holds per run; the rest at the next second
+
 
 @contextmanager
 def _timed(job: str) -> Iterator[None]:
@@ -64,11 +67,22 @@ def complete_payment_job(payment_id: int, trace_carrier: dict[str, str] | None =
 
 
 async def _expire_due(rt: Runtime, now: float) -> int:
-    """Release the holds whose scheduled expiry is due; put back those a payment extended."""
+    """Release the holds whose scheduled expiry is due, a batch at a time (a surge's holds all
+    expire together); put back those a payment extended."""
+    released = 0
+    for _ in range(EXPIRY_BATCHES_PER_RUN):
+        count, more = await _expire_batch(rt, now)
+        released += count
+        if not more:
+            break
+    return released
+
+
+async def _expire_batch(rt: Runtime, now: float) -> tuple[int, bool]:
     key = expiry_key(rt.settings.rq_queue)
-    due = await pop_due(rt.redis, key, now)
+    due = await pop_due(rt.redis, key, now, EXPIRY_BATCH)
     if not due:
-        return 0
+        return 0, False
     async with rt.pool.acquire() as conn:
         released = await conn.fetch(
             "UPDATE reservations SET status = 'expired'"
@@ -85,7 +99,7 @@ async def _expire_due(rt: Runtime, now: float) -> int:
     if released:
         metrics.HOLDS_EXPIRED.labels("job").inc(len(released))
         await after_release(rt, [int(r["event_id"]) for r in released])
-    return len(released)
+    return len(released), len(due) == EXPIRY_BATCH
 
 
 def expire_due_holds_job() -> int:
