@@ -25,6 +25,7 @@ from booking.app import create_app
 from booking.settings import Settings, load_settings
 from booking.tracing import setup_tracing, stop_tracing
 from tests.conftest import ADMIN_TOKEN, bearer, make_event, make_user
+from workers.runtime import close_runtime
 
 PAYMENT_ROUTE = "/api/reservations/{reservation_id:int}/payment"
 
@@ -118,6 +119,7 @@ def test_payment_trace_spans_request_and_worker_job(
         _run_jobs(redis_url, queue_name)
         spans = exporter.get_finished_spans()
     finally:
+        close_runtime()  # the jobs' loop and pool were opened with this test's environment
         # OpenTelemetry's provider stays installed for this process: stop instrumenting the
         # libraries and apps built by later tests, and stop collecting into this exporter.
         stop_tracing()
