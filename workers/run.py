@@ -21,6 +21,7 @@ import threading
 
 from booking.settings import Settings, load_settings
 from workers.queue import JobQueue
+from workers.runtime import runtime
 from workers.threads import WorkerThreads
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,11 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level.upper())
     start_metrics_server(settings)
     jobs = JobQueue.from_settings(settings)
+    # Import the jobs and open the runtime now, not inside the first N jobs (they would all wait
+    # on the import lock, then on the pool).
+    import workers.jobs  # noqa: F401
+
+    runtime()
     # Sweeps first: they never wait behind a payment backlog.
     threads = WorkerThreads(
         settings.redis_url,
