@@ -227,7 +227,8 @@ def write(rows: list[Row], args: argparse.Namespace) -> None:
         "",
         "`python -m load.paybench` (load/paybench/): one `python -m workers.run` process with",
         f"PAYMENT_CONCURRENCY = N, the simulated provider at {args.latency_ms} ms per charge,",
-        f"{args.per_slot} payments per concurrency slot, every job enqueued at once after the",
+        f"{args.per_slot} payments per concurrency slot, {args.rounds} round(s) of every N"
+        " (one row each), every job enqueued at once after the",
         "worker's N RQ threads registered; rate = payments / (last settlement - first enqueue),",
         "both from PostgreSQL's clock. Target (issue 14): 0.9 x N / provider latency.",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python"
@@ -267,14 +268,16 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,16,32", help="comma-separated N values")
     parser.add_argument("--latency-ms", type=int, default=200)
     parser.add_argument("--per-slot", type=int, default=40, help="payments per concurrency slot")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of the whole N list")
     args = parser.parse_args()
     # A database of the benchmark's own, built anew: never point it at data that matters.
     asyncio.run(recreate_database(args.database_url))
     rows = []
-    for n in (int(x) for x in args.concurrency.split(",")):
-        row = run_one(args.database_url, args.redis_url, n, args.latency_ms, args.per_slot)
-        print(row, flush=True)
-        rows.append(row)
+    for _ in range(args.rounds):
+        for n in (int(x) for x in args.concurrency.split(",")):
+            row = run_one(args.database_url, args.redis_url, n, args.latency_ms, args.per_slot)
+            print(row, flush=True)
+            rows.append(row)
     write(rows, args)
     print(f"wrote {RESULTS / 'paybench.md'}")
 
