@@ -38,7 +38,7 @@ from tests.conftest import (
     start_worker,
     stop,
 )
-from tests.faults import OwnPostgres, record_result
+from tests.faults import OwnPostgres, children, gone, record_result
 
 pytestmark = pytest.mark.faults
 
@@ -213,8 +213,12 @@ async def test_worker_sigkilled_mid_payment(database_url: str, faults_redis: red
             event_id, rids = await buy(http, BUYERS)
             # The nastiest moment: every buyer charged, nothing settled yet.
             await wait_charged(database_url, database_url, rids)
+            scheduler = children(doomed.pid)  # RQ's scheduler, forked by the worker
+            assert len(scheduler) == 1
             doomed.send_signal(signal.SIGKILL)
             doomed.wait()
+            # It dies with its worker instead of running on, orphaned.
+            wait_until(lambda: all(gone(p) for p in scheduler), "the scheduler outlived it")
             # The holds' own 3 s pass while nobody works on the payments.
             rescuer = start_worker(**env(queue, PAYMENT_LATENCY_MS="50"))
             await wait_settled(database_url, rids)

@@ -11,7 +11,9 @@ If the process dies, its threads' started jobs are abandoned: the sweeper rescue
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
 import sys
 import threading
@@ -33,6 +35,17 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 # Redis replies per job, those waits add up to tens of ms per job. 1 ms keeps them short.
 GIL_SWITCH_INTERVAL_SECONDS = 0.001
 HEARTBEAT_EVERY_SECONDS = 5.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In a child forked from this process (RQ's scheduler): get SIGTERM when the parent dies.
+    Without it a SIGKILLed worker leaves its scheduler running on its own (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 class NoDeathPenalty(BaseDeathPenalty):
@@ -106,6 +119,7 @@ class WorkerThreads:
         on_started: Callable[[], None] | None = None,
     ) -> None:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+        os.register_at_fork(after_in_child=_die_with_parent)
         first = self.workers[0]
         if with_scheduler:
             # Started from the main thread before any other thread exists (the scheduler forks).
