@@ -25,6 +25,7 @@ from types import FrameType
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.timeouts import BaseDeathPenalty
 from rq.utils import now
 
@@ -83,6 +84,11 @@ class ThreadWorker(SimpleWorker):
         with self.connection.pipeline(transaction=False) as beat:
             super().heartbeat(timeout, beat)  # type: ignore[no-untyped-call]
             beat.execute()
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        # RQ beats the job once more here, one round trip, to give callbacks time; these jobs
+        # have none, and the success or failure bookkeeping that follows clears the beat anyway.
+        job.ended_at = now()
 
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
         if pipeline is None and state == self._state:
