@@ -15,7 +15,6 @@ import ctypes
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 import uuid
@@ -32,9 +31,6 @@ from rq.utils import now
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 10.0
-# Python hands the GIL over every 5 ms by default: with N threads each waking for many short
-# Redis replies per job, those waits add up to tens of ms per job. 1 ms keeps them short.
-GIL_SWITCH_INTERVAL_SECONDS = 0.001
 HEARTBEAT_EVERY_SECONDS = 5.0
 PR_SET_PDEATHSIG = 1
 
@@ -124,7 +120,6 @@ class WorkerThreads:
         with_scheduler: bool,
         on_started: Callable[[], None] | None = None,
     ) -> None:
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
         os.register_at_fork(after_in_child=_die_with_parent)
         first = self.workers[0]
         if with_scheduler:
