@@ -230,7 +230,8 @@ def write(rows: list[Row], args: argparse.Namespace) -> None:
         f"{args.per_slot} payments per concurrency slot, {args.rounds} round(s) of every N"
         " (one row each), every job enqueued at once after the",
         "worker's N RQ threads registered; rate = payments / (last settlement - first enqueue),",
-        "both from PostgreSQL's clock. Target (issue 14): 0.9 x N / provider latency (rate / target 1.0 = met).",
+        "both from PostgreSQL's clock. Target (issue 14): 0.9 x N / provider latency"
+        " (rate / target 1.0 = met).",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python"
         f" {platform.python_version()}; shared with other work while it ran (load avg: the"
         " 1-minute load average as each row started; on 2 CPUs anything above 2 means the"
