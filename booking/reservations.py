@@ -33,7 +33,12 @@ async def _own_reservation(conn: asyncpg.Connection, user_id: int, reservation_i
 
 
 async def get_reservation(pool: asyncpg.Pool, user_id: int, reservation_id: int) -> dict[str, Any]:
-    async with pool.acquire() as conn:
+    # One snapshot for the reservation and its payment: a settlement committing between the two
+    # reads would otherwise show a succeeded payment on a reservation still `held`.
+    async with (
+        pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
         row = await _own_reservation(conn, user_id, reservation_id)
         seats = await conn.fetch(
             "SELECT s.id, s.section, s.row_label, s.number, s.price_cents"
