@@ -69,6 +69,15 @@ ENV_DEFAULTS: dict[str, str] = {
     "SIGNIN_CODE_TTL_SECONDS": "600",
     # How often the waiting page reloads itself when JavaScript is off.
     "WAITING_PAGE_REFRESH_SECONDS": "10",
+    # Bot defence (docs/bot-defence.md); 0 turns a limit off.
+    "ACCOUNTS_PER_IP_PER_MINUTE": "30",
+    "JOINS_PER_IP_PER_MINUTE": "60",
+    "UNKNOWN_POLLS_PER_IP_PER_MINUTE": "30",
+    "TRUSTED_PROXIES": "",  # comma-separated IPs/CIDRs whose X-Forwarded-For is believed
+    "MAX_SEATS_PER_BUYER": "10",
+    "POW_DIFFICULTY": "14",  # leading zero bits for new events (docs/results/powbench.md)
+    "POW_SECRET": "dev-only-pow-secret-change-me",
+    "POW_CHALLENGE_TTL_SECONDS": "120",
 }
 
 
@@ -123,6 +132,14 @@ class Settings:
     signin_code_echo: bool
     signin_code_ttl_seconds: int
     waiting_page_refresh_seconds: int
+    accounts_per_ip_per_minute: int
+    joins_per_ip_per_minute: int
+    unknown_polls_per_ip_per_minute: int
+    trusted_proxies: str
+    max_seats_per_buyer: int
+    pow_difficulty: int
+    pow_secret: str
+    pow_challenge_ttl_seconds: int
 
 
 def _convert(raw: str, kind: Any) -> Any:
@@ -164,6 +181,7 @@ SECRET_SETTINGS: dict[str, int] = {
     "ADMISSION_SECRET": 32,
     "ADMISSION_SIGNING_KEYS": 43,  # a 43-char base64url seed, kid=seed entries: longer
     "SESSION_SECRET": 32,
+    "POW_SECRET": 32,  # HMAC key of the join's proof-of-work challenges (waitingroom/pow.py)
 }
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "example", "placeholder")
 MIN_DISTINCT_CHARACTERS = 10
