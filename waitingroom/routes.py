@@ -158,7 +158,12 @@ def build_routes(
         config = await get_config(event_id)
         if config is None:
             return _event_not_found(event_id)
-        body: dict[str, Any] = {"difficulty": 0, "challenge": None, "expires": None}
+        body: dict[str, Any] = {
+            "algorithm": "none",
+            "difficulty": 0,
+            "challenge": None,
+            "expires": None,
+        }
         if defence is not None:
             body = defence.challenge_body(config)
         return JSONResponse(body, headers=_NO_STORE)
