@@ -354,6 +354,12 @@ def assert_pow_refused(r: httpx.Response, reason: str) -> dict[str, Any]:
     return body
 
 
+async def test_challenge_of_an_unknown_event_is_404(client: httpx.AsyncClient) -> None:
+    for event_id in ("999999999", str(2**64)):
+        r = await client.get(f"/api/events/{event_id}/challenge")
+        assert r.status_code == 404, r.text
+
+
 async def test_valid_solution_is_accepted_once(
     client: httpx.AsyncClient, pow_event: dict[str, Any]
 ) -> None:

@@ -155,7 +155,8 @@ def build_routes(
     async def challenge(request: Request) -> Response:
         """A fresh proof-of-work challenge for joining this event's queue (waitingroom/pow.py)."""
         event_id = str(request.path_params["event_id"])
-        config = await get_config(event_id)
+        # Outside bigint: cannot exist.
+        config = None if parse_id(event_id) is None else await get_config(event_id)
         if config is None:
             return _event_not_found(event_id)
         body: dict[str, Any] = {
