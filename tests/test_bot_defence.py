@@ -115,6 +115,9 @@ async def test_new_accounts_per_ip(client: httpx.AsyncClient) -> None:
 
     assert [(await signup(ip)).status_code for _ in range(LIMIT)] == [201] * LIMIT
     assert_limited(await signup(ip))
+    # The browser sign-up creates accounts too: same counter.
+    body = {"name": "B", "email": f"s.{uuid.uuid4().hex}@example.com"}
+    assert_limited(await client.post("/api/session/signup", json=body, headers=xff(ip)))
     # Another address (a different client behind the same trusted proxy) is not affected.
     assert (await signup(other)).status_code == 201
 

@@ -2,7 +2,7 @@
 the client finds a nonce whose SHA-256 has `difficulty` leading zero bits, the server checks it.
 
 Shared by the server (issue + verify, O(1): one HMAC and one SHA-256) and by clients that are not
-browsers (the Locust buyers use `solve`); the browser's solver is templates/static/pow.js, which
+browsers (the Locust buyers use `solve`); the browser's solver is static/js/pow.js, which
 hashes exactly the same bytes: UTF-8 of `<challenge>:<nonce>`, nonce a decimal integer.
 
 A challenge is `v1.<event>.<difficulty>.<expires_ms>.<id>.<mac>`: everything the verifier needs

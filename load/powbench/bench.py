@@ -4,7 +4,7 @@ Three measurements, side by side in one run:
   verify   `ChallengeSigner.verify` (one HMAC + one SHA-256) called in a loop: process CPU time
            per call, and wall-time p50/p95 of single calls;
   python   `waitingroom.pow.solve` (the Locust buyers' solver) on fresh challenges;
-  chromium the app's own templates/static/pow.js (Web Crypto) in headless Chromium via
+  chromium the app's own static/js/pow.js (Web Crypto) in headless Chromium via
            Playwright, timed inside the page with performance.now().
 Every solution is checked with the server's verifier. The browser page is served by Playwright
 request interception from http://127.0.0.1 (a secure context, as Web Crypto needs), so no
@@ -31,7 +31,7 @@ from waitingroom.pow import ChallengeSigner, solve
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-POW_JS = ROOT / "templates" / "static" / "pow.js"
+POW_JS = ROOT / "static" / "js" / "pow.js"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -111,10 +111,12 @@ def bench_chromium(signer: ChallengeSigner, plan: dict[int, int]) -> tuple[list[
     script = POW_JS.read_text()
 
     def serve(route: Route) -> None:
-        if route.request.url.endswith("/static/pow.js"):
+        if route.request.url.endswith("/static/js/pow.js"):
             route.fulfill(body=script, content_type="text/javascript")
         else:
-            page_html = '<html><body>powbench<script src="/static/pow.js"></script></body></html>'
+            page_html = (
+                '<html><body>powbench<script src="/static/js/pow.js"></script></body></html>'
+            )
             route.fulfill(body=page_html, content_type="text/html")
 
     rows = []
@@ -172,7 +174,7 @@ def write(rows: list[Row], cpu_us: float, meta: dict[str, str]) -> None:
         "## Client: time per solution",
         "",
         "Expected work is 2^difficulty SHA-256 hashes; the time is geometric, so p95 is about"
-        " 3x the mean. Chromium: headless, the app's `templates/static/pow.js`"
+        " 3x the mean. Chromium: headless, the app's `static/js/pow.js`"
         f" (Web Crypto, batches of digests), {meta['chromium']}. Python: `waitingroom.pow.solve`"
         " (hashlib, the Locust buyers' solver).",
         "",
