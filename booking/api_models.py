@@ -52,6 +52,19 @@ class WaitingRoomSettings(BaseModel):
     max_active: int
     admission_window_seconds: int
     paused: bool = Field(default=False, description="an operator paused admissions")
+    pow_difficulty: int = Field(
+        default=0, description="leading zero bits a join's proof of work needs; 0 = none"
+    )
+
+
+class PowChallenge(BaseModel):
+    """A proof-of-work challenge (docs/bot-defence.md): find a decimal nonce such that SHA-256 of
+    `<challenge>:<nonce>` starts with `difficulty` zero bits; send both with the join."""
+
+    algorithm: str
+    difficulty: int
+    challenge: str | None = Field(description="null when the event asks for no proof of work")
+    expires: int | None = Field(description="epoch milliseconds")
 
 
 class SeatCounts(BaseModel):
@@ -69,6 +82,11 @@ class Event(BaseModel):
     status: Literal["scheduled", "on_sale", "closed"]
     sale_opens_at: str | None
     waiting_room: WaitingRoomSettings
+    max_seats_per_buyer: int | None = Field(
+        default=None,
+        description="seats one buyer may hold or own; null = the server's MAX_SEATS_PER_BUYER,"
+        " 0 = no cap",
+    )
     seats: SeatCounts
 
 

@@ -18,7 +18,9 @@ from starlette.templating import Jinja2Templates
 from booking.auth import authenticate
 from booking.bodylimit import BodyLimitMiddleware
 from booking.cache import build_seat_cache
+from booking.clientip import ClientIPMiddleware
 from booking.db import create_pool
+from booking.defence import build_defence
 from booking.errors import EXCEPTION_HANDLERS
 from booking.metrics import HttpMetricsMiddleware
 from booking.provider import open_provider
@@ -109,7 +111,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     waiting_room = WaitingRoom(
         redis_client, signing_keys, token_ttl_seconds=settings.admission_token_ttl_seconds
     )
-    waiting_room_routes = build_routes(waiting_room, get_room, authenticate_user)
+    defence = build_defence(settings, redis_client)
+    waiting_room_routes = build_routes(waiting_room, get_room, authenticate_user, defence)
     service_routes = [
         *build_token_routes(waiting_room),
         *build_gate_routes(waiting_room, get_room, templates, secure=gate_cookie_secure(settings)),
@@ -138,12 +141,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(HttpMetricsMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(ClientIPMiddleware, trusted_proxies=settings.trusted_proxies),
         ],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.redis = redis_client
     app.state.waiting_room = waiting_room
+    app.state.defence = defence
     app.state.templates = templates
     if setup_tracing(settings):
         from booking.instrumentation import instrument_app

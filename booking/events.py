@@ -34,7 +34,7 @@ SEAT_MAP_JSON_SQL = f"""
 EVENT_COLUMNS = f"""
     e.id, e.name, e.venue, e.starts_at, {sale_status_sql("e")} AS status, e.waiting_room_enabled,
     e.admit_per_second, e.max_active, e.admission_window_seconds, e.sale_opens_at,
-    e.waiting_room_paused
+    e.waiting_room_paused, e.pow_difficulty, e.max_seats_per_buyer
 """
 
 
@@ -60,7 +60,10 @@ def _event_json(row: asyncpg.Record, counts: dict[str, int]) -> dict[str, Any]:
             "max_active": row["max_active"],
             "admission_window_seconds": row["admission_window_seconds"],
             "paused": row["waiting_room_paused"],
+            "pow_difficulty": row["pow_difficulty"],
         },
+        # null: the server's MAX_SEATS_PER_BUYER applies; 0: no cap.
+        "max_seats_per_buyer": row["max_seats_per_buyer"],
         "seats": {
             "available": counts.get("available", 0),
             "held": counts.get("held", 0),
@@ -106,6 +109,19 @@ async def set_event_status(
         raise Problem(404, "not-found", f"no such event: {event_id}")
 
 
+async def set_buyer_cap(
+    pool: asyncpg.Pool | asyncpg.Connection, event_id: int, max_seats_per_buyer: int | None
+) -> None:
+    """The event's own seat cap per buyer; None = the server's MAX_SEATS_PER_BUYER, 0 = none."""
+    updated = await pool.fetchval(
+        "UPDATE events SET max_seats_per_buyer = $2 WHERE id = $1 RETURNING id",
+        event_id,
+        max_seats_per_buyer,
+    )
+    if updated is None:
+        raise Problem(404, "not-found", f"no such event: {event_id}")
+
+
 async def load_seat_map(pool: asyncpg.Pool, event_id: int, delay_ms: int = 0) -> bytes:
     """The seat map as JSON bytes, built inside PostgreSQL.
 
@@ -125,15 +141,19 @@ async def create_event(
     blocks: list[SeatBlock],
     venue: str = "",
     waiting_room_enabled: bool = False,
+    pow_difficulty: int = 0,
+    max_seats_per_buyer: int | None = None,
 ) -> int:
     async with pool.acquire() as conn, conn.transaction():
         event_id: int = await conn.fetchval(
-            "INSERT INTO events (name, venue, starts_at, waiting_room_enabled)"
-            " VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO events (name, venue, starts_at, waiting_room_enabled, pow_difficulty,"
+            " max_seats_per_buyer) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             name,
             venue,
             starts_at,
             waiting_room_enabled,
+            pow_difficulty,
+            max_seats_per_buyer,
         )
         records = [
             (event_id, b.section, str(row), number, b.price_cents)

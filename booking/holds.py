@@ -38,12 +38,62 @@ async def expire_overdue(conn: asyncpg.Connection, seat_ids: list[int] | None = 
     return [r["id"] for r in rows]
 
 
+async def enforce_buyer_cap(
+    conn: asyncpg.Connection, user_id: int, event_id: int, wanted: int, default_cap: int
+) -> None:
+    """409 if the buyer would hold or own more than the event's cap of seats (its
+    max_seats_per_buyer, else `default_cap`; 0 = no cap). Call inside the hold transaction.
+
+    A transaction-scoped advisory lock per (event, buyer) makes a buyer's concurrent holds take
+    turns, so each counts the seats the previous one committed: two racing holds cannot both
+    fit under the cap. Other buyers never wait on it.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock("
+        "  hashtextextended('buyer-cap:' || $1::bigint::text || ':' || $2::bigint::text, 0))",
+        event_id,
+        user_id,
+    )
+    row = await conn.fetchrow(
+        "SELECT coalesce(e.max_seats_per_buyer, $3::int) AS cap,"
+        "       (SELECT count(*) FROM reservations r"
+        "          JOIN reservation_seats rs ON rs.reservation_id = r.id AND rs.active"
+        "         WHERE r.event_id = $1 AND r.user_id = $2"
+        "           AND (r.status = 'paid' OR (r.status = 'held' AND r.expires_at > now()))"
+        "       ) AS owned"
+        "  FROM events e WHERE e.id = $1",
+        event_id,
+        user_id,
+        default_cap,
+    )
+    if row is None or row["cap"] <= 0:
+        return
+    cap, owned = int(row["cap"]), int(row["owned"])
+    if owned + wanted > cap:
+        raise Problem(
+            409,
+            "buyer-seat-cap",
+            f"at most {cap} seats per buyer in event {event_id}: you hold or own {owned},"
+            f" asked for {wanted} more",
+            cap=cap,
+            owned=owned,
+        )
+
+
 async def create_hold(
-    pool: asyncpg.Pool, user_id: int, event_id: int, seat_ids: list[int], hold_seconds: int
+    pool: asyncpg.Pool,
+    user_id: int,
+    event_id: int,
+    seat_ids: list[int],
+    hold_seconds: int,
+    max_seats_per_buyer: int = 0,
 ) -> Hold:
-    """Hold every seat in `seat_ids` for the user, or raise 409 naming the unavailable ones."""
+    """Hold every seat in `seat_ids` for the user, or raise 409 naming the unavailable ones
+    (or 409 buyer-seat-cap when the buyer's seats in the event would exceed the cap)."""
     wanted = sorted(seat_ids)
     async with pool.acquire() as conn, conn.transaction():
+        # Taken before the seat locks, always in this order: no lock-order deadlock.
+        await enforce_buyer_cap(conn, user_id, event_id, len(wanted), max_seats_per_buyer)
         # Lock the seat rows in id order: concurrent holds on overlapping seats queue up here
         # instead of deadlocking, and each then sees the others' committed reservations.
         found = await conn.fetch(

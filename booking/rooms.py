@@ -13,7 +13,7 @@ from waitingroom.config import RoomConfig
 
 ROOM_COLUMNS = (
     "id, waiting_room_enabled, admit_per_second, max_active, admission_window_seconds,"
-    f" sale_opens_at, {sale_status_sql()} AS status, waiting_room_paused"
+    f" sale_opens_at, {sale_status_sql()} AS status, waiting_room_paused, pow_difficulty"
 )
 
 
@@ -26,6 +26,7 @@ def _config(row: Any) -> RoomConfig:
         admission_window_seconds=row["admission_window_seconds"],
         sale_opens_at=row["sale_opens_at"],
         paused=row["waiting_room_paused"],
+        pow_difficulty=row["pow_difficulty"],
     )
 
 
@@ -53,7 +54,8 @@ async def room_settings(conn: asyncpg.Pool | asyncpg.Connection, event_id: int) 
     """The operator-visible room settings (the before/after of an operator action); 404."""
     row = await conn.fetchrow(
         "SELECT status, waiting_room_enabled, waiting_room_paused, admit_per_second, max_active,"
-        " admission_window_seconds, sale_opens_at FROM events WHERE id = $1",
+        " admission_window_seconds, sale_opens_at, pow_difficulty, max_seats_per_buyer"
+        " FROM events WHERE id = $1",
         event_id,
     )
     if row is None:
@@ -67,6 +69,8 @@ async def room_settings(conn: asyncpg.Pool | asyncpg.Connection, event_id: int) 
         "max_active": row["max_active"],
         "admission_window_seconds": row["admission_window_seconds"],
         "sale_opens_at": opens.isoformat() if opens else None,
+        "pow_difficulty": row["pow_difficulty"],
+        "max_seats_per_buyer": row["max_seats_per_buyer"],
     }
 
 
@@ -83,6 +87,7 @@ async def update_room(
     admission_window_seconds: int | None,
     sale_opens_at: datetime | None,
     clear_sale_opens_at: bool,
+    pow_difficulty: int | None = None,
 ) -> None:
     row = await pool.fetchrow(
         "UPDATE events SET"
@@ -90,7 +95,8 @@ async def update_room(
         " admit_per_second = coalesce($3, admit_per_second),"
         " max_active = coalesce($4, max_active),"
         " admission_window_seconds = coalesce($5, admission_window_seconds),"
-        " sale_opens_at = CASE WHEN $7 THEN NULL ELSE coalesce($6, sale_opens_at) END"
+        " sale_opens_at = CASE WHEN $7 THEN NULL ELSE coalesce($6, sale_opens_at) END,"
+        " pow_difficulty = coalesce($8, pow_difficulty)"
         " WHERE id = $1 RETURNING id",
         event_id,
         enabled,
@@ -99,6 +105,7 @@ async def update_room(
         admission_window_seconds,
         sale_opens_at,
         clear_sale_opens_at,
+        pow_difficulty,
     )
     if row is None:
         raise Problem(404, "not-found", f"no such event: {event_id}")

@@ -33,7 +33,7 @@ async def prepare(settings: Settings) -> int:
     print(f"migrations: {', '.join(applied) if applied else 'up to date'}")
     pool = await create_pool(settings.database_url, 1, 2)
     try:
-        event_id, created = await seed_demo(pool, settings.demo_seats)
+        event_id, created = await seed_demo(pool, settings.demo_seats, settings.pow_difficulty)
     finally:
         await pool.close()
     print(f"demo event {event_id} {'seeded' if created else 'already present'}")
@@ -103,6 +103,8 @@ def main() -> None:
             str(settings.port),
             "--log-level",
             settings.log_level,
+            # X-Forwarded-For is the app's job (TRUSTED_PROXIES, booking/clientip.py).
+            "--no-proxy-headers",
         ],
         env=os.environ.copy(),
     )

@@ -25,7 +25,9 @@ def demo_blocks(total_seats: int) -> list[SeatBlock]:
     ]
 
 
-async def seed_demo(pool: asyncpg.Pool, total_seats: int) -> tuple[int, bool]:
+async def seed_demo(
+    pool: asyncpg.Pool, total_seats: int, pow_difficulty: int = 0
+) -> tuple[int, bool]:
     """(event id, created now). Idempotent: an existing demo event is left as it is."""
     existing = await pool.fetchval("SELECT id FROM events WHERE name = $1", DEMO_EVENT_NAME)
     if existing is not None:
@@ -37,5 +39,6 @@ async def seed_demo(pool: asyncpg.Pool, total_seats: int) -> tuple[int, bool]:
         demo_blocks(total_seats),
         venue="Loopback Arena",
         waiting_room_enabled=True,
+        pow_difficulty=pow_difficulty,
     )
     return event_id, True

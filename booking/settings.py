@@ -76,6 +76,15 @@ ENV_DEFAULTS: dict[str, str] = {
     "RQ_SWEEP_QUEUE": "",  # sweeps and expiries; empty: "<RQ_QUEUE>-sweeps"
     "EXPIRY_SWEEP_INTERVAL_SECONDS": "1",
     "PROVIDER_DATABASE_URL": "",  # the simulated provider's ledger; empty: DATABASE_URL
+    # Bot defence (docs/bot-defence.md); 0 turns a limit off.
+    "ACCOUNTS_PER_IP_PER_MINUTE": "30",
+    "JOINS_PER_IP_PER_MINUTE": "60",
+    "UNKNOWN_POLLS_PER_IP_PER_MINUTE": "30",
+    "TRUSTED_PROXIES": "",  # comma-separated IPs/CIDRs whose X-Forwarded-For is believed
+    "MAX_SEATS_PER_BUYER": "10",
+    "POW_DIFFICULTY": "14",  # leading zero bits for new events (docs/results/powbench.md)
+    "POW_SECRET": "dev-only-pow-secret-change-me",
+    "POW_CHALLENGE_TTL_SECONDS": "120",
 }
 
 
@@ -136,6 +145,14 @@ class Settings:
     rq_sweep_queue: str
     expiry_sweep_interval_seconds: float
     provider_database_url: str
+    accounts_per_ip_per_minute: int
+    joins_per_ip_per_minute: int
+    unknown_polls_per_ip_per_minute: int
+    trusted_proxies: str
+    max_seats_per_buyer: int
+    pow_difficulty: int
+    pow_secret: str
+    pow_challenge_ttl_seconds: int
 
 
 def _convert(raw: str, kind: Any) -> Any:
@@ -177,6 +194,7 @@ SECRET_SETTINGS: dict[str, int] = {
     "ADMISSION_SECRET": 32,
     "ADMISSION_SIGNING_KEYS": 43,  # a 43-char base64url seed, kid=seed entries: longer
     "SESSION_SECRET": 32,
+    "POW_SECRET": 32,  # HMAC key of the join's proof-of-work challenges (waitingroom/pow.py)
 }
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "example", "placeholder")
 MIN_DISTINCT_CHARACTERS = 10

@@ -12,7 +12,9 @@ Environment:
   SURGE_OUTCOMES  file to append one JSON line per journey to (how it ended, timings)
   SURGE_P_LEAVE_WAITING, SURGE_P_LEAVE_ADMITTED, SURGE_P_LET_EXPIRE: behaviour mix
 
-Each journey: POST /api/users; GET the event page; POST queue; poll (honouring 429 Retry-After)
+Each journey: POST /api/users; GET the event page; GET a proof-of-work challenge and solve it
+(waitingroom/pow.py, the page's algorithm; CPU time on the Locust side, as in a browser); POST
+queue with the solution; poll (honouring 429 Retry-After)
 until admitted; GET the seat map; hold 1-4 random available seats with the admission token
 (on 409 re-read the map and retry with other seats, a few times); pay with an Idempotency-Key;
 poll the reservation until paid or the payment failed. Some users give up while waiting or
@@ -33,6 +35,8 @@ from typing import IO, Any
 import gevent
 from locust import between, task
 from locust.contrib.fasthttp import FastHttpUser
+
+from waitingroom.pow import solve
 
 EVENTS: list[dict[str, Any]] = json.loads(os.environ.get("SURGE_EVENTS", "[]") or "[]")
 P_LEAVE_WAITING = float(os.environ.get("SURGE_P_LEAVE_WAITING", "0.08"))
@@ -98,6 +102,15 @@ class SurgeBuyer(FastHttpUser):  # type: ignore[misc]
                 r.failure(f"{r.status_code}: {(r.text or '')[:200]}")
             return r
 
+    def _pow_headers(self, event_id: int) -> dict[str, str]:
+        """Solve the join's proof of work as the waiting-room page does; {} when it is off."""
+        r = self._get(f"/api/events/{event_id}/challenge", "/api/events/{event_id}/challenge")
+        body = r.json() if r.status_code == 200 else {}
+        if not body.get("challenge"):
+            return {}
+        nonce = solve(body["challenge"], int(body["difficulty"]))
+        return {"X-PoW-Challenge": body["challenge"], "X-PoW-Nonce": nonce}
+
     def _seat_map(self, event_id: int) -> list[dict[str, Any]]:
         trace(f"seatmap:{{{event_id}}}")
         r = self._get(f"/api/events/{event_id}/seats", "/api/events/{event_id}/seats")
@@ -130,7 +143,10 @@ class SurgeBuyer(FastHttpUser):  # type: ignore[misc]
         self._get(f"/api/events/{eid}", "/api/events/{event_id}")
 
         r = self._post(
-            f"/api/events/{eid}/queue", "/api/events/{event_id}/queue", (201,), headers=auth
+            f"/api/events/{eid}/queue",
+            "/api/events/{event_id}/queue",
+            (201,),
+            headers={**auth, **self._pow_headers(eid)},
         )
         if r.status_code != 201:
             return self._finish("join_failed")

@@ -59,6 +59,13 @@ def service_env(**overrides: str) -> dict[str, str]:
             "DB_POOL_MAX": "12",
             "LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",
+            # The suite creates many users from 127.0.0.1: bot defence off unless a test (e.g.
+            # tests/test_bot_defence.py) turns a limit, the seat cap or the PoW on explicitly.
+            "ACCOUNTS_PER_IP_PER_MINUTE": "0",
+            "JOINS_PER_IP_PER_MINUTE": "0",
+            "UNKNOWN_POLLS_PER_IP_PER_MINUTE": "0",
+            "MAX_SEATS_PER_BUYER": "0",
+            "POW_DIFFICULTY": "0",
         }
     )
     env.update(overrides)
@@ -107,6 +114,7 @@ def start_server(port: int, **env: str) -> subprocess.Popen[bytes]:
             str(port),
             "--log-level",
             "warning",
+            "--no-proxy-headers",  # X-Forwarded-For is the app's job (TRUSTED_PROXIES)
         ],
         cwd=ROOT,
         env=service_env(PORT=str(port), **env),

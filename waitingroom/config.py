@@ -18,6 +18,8 @@ class RoomConfig:
     sale_opens_at: datetime | None = None
     # For display only (the waiting page): admission itself reads the room's pause key.
     paused: bool = False
+    # Leading zero bits a join's proof of work must have (waitingroom/pow.py); 0 = no PoW.
+    pow_difficulty: int = 0
 
     def __post_init__(self) -> None:
         # Normalise so `RoomConfig(event_id=7, ...)` still yields the same Redis keys.

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from waitingroom.config import RoomConfig
+from waitingroom.defence import JoinDefence
 from waitingroom.errors import PollRateLimited, RoomClosed, UnknownTicket
 from waitingroom.ids import parse_id
 from waitingroom.problem import problem
@@ -44,6 +45,7 @@ def build_routes(
     room: WaitingRoom,
     get_config: GetConfig,
     authenticate: Authenticate,
+    defence: JoinDefence | None = None,
 ) -> list[BaseRoute]:
     """Routes: join, poll and leave the queue (the app that mounts them renders the page).
 
@@ -60,6 +62,10 @@ def build_routes(
         if config is None:
             return _event_not_found(event_id)
         try:
+            # Bot defence (h8): per-IP join limit and proof of work, before the join script.
+            refusal = None if defence is None else await defence.check_join(request, config)
+            if refusal is not None:
+                return refusal
             ticket = await room.join(config, user_id)
         except RoomClosed:
             return problem(
@@ -90,6 +96,10 @@ def build_routes(
         try:
             result = await room.poll(config, ticket)
         except UnknownTicket:
+            # Bot defence (h8): an address probing unknown tickets is slowed down.
+            refusal = None if defence is None else await defence.check_unknown_poll(request, config)
+            if refusal is not None:
+                return refusal
             return problem(
                 404,
                 "Ticket not found",
@@ -142,7 +152,27 @@ def build_routes(
             return _unavailable()
         return JSONResponse({"status": "left" if left else "gone"}, headers=_NO_STORE)
 
+    async def challenge(request: Request) -> Response:
+        """A fresh proof-of-work challenge for joining this event's queue (waitingroom/pow.py)."""
+        event_id = str(request.path_params["event_id"])
+        # Outside bigint: cannot exist.
+        config = None if parse_id(event_id) is None else await get_config(event_id)
+        if config is None:
+            return _event_not_found(event_id)
+        body: dict[str, Any] = {
+            "algorithm": "none",
+            "difficulty": 0,
+            "challenge": None,
+            "expires": None,
+        }
+        if defence is not None:
+            body = defence.challenge_body(config)
+        return JSONResponse(body, headers=_NO_STORE)
+
     return [
+        Route(
+            "/api/events/{event_id:int}/challenge", challenge, methods=["GET"], name="wr_challenge"
+        ),
         Route("/api/events/{event_id:int}/queue", join, methods=["POST"], name="wr_join"),
         Route("/api/events/{event_id:int}/queue/{ticket}", poll, methods=["GET"], name="wr_poll"),
         Route(

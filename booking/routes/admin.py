@@ -1,6 +1,6 @@
 """Admin endpoints (bearer: an operator's token or the bootstrap ADMIN_TOKEN): create events
-with seats, open or close a sale, edit or pause the waiting room. Every change is recorded
-(booking/operators.py)."""
+with seats, open or close a sale, set the buyer seat cap, edit or pause the waiting room
+(including its proof-of-work difficulty). Every change is recorded (booking/operators.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from starlette.routing import Route
 
 from booking import api_models as out
 from booking.errors import Problem
-from booking.events import SeatBlock, create_event, get_event, set_event_status
+from booking.events import SeatBlock, create_event, get_event, set_buyer_cap, set_event_status
 from booking.fields import Instant, PlainText
 from booking.openapi import Operation, operation
 from booking.operators import record, require_operator
 from booking.requests import path_id, read_json
 from booking.rooms import room_settings, set_paused, update_room
+from waitingroom.pow import MAX_DIFFICULTY
 
 MAX_SEATS_PER_EVENT = 200_000
 
@@ -38,6 +39,9 @@ class NewEventBody(BaseModel):
     starts_at: Instant
     seats: list[SeatBlockBody] = Field(min_length=1, max_length=100)
     waiting_room_enabled: bool = False
+    # Bot defence: omitted → POW_DIFFICULTY / the server's MAX_SEATS_PER_BUYER.
+    pow_difficulty: int | None = Field(default=None, ge=0, le=MAX_DIFFICULTY)
+    max_seats_per_buyer: int | None = Field(default=None, ge=0, le=100_000)
 
     @model_validator(mode="after")
     def _distinct_sections(self) -> NewEventBody:
@@ -49,7 +53,9 @@ class NewEventBody(BaseModel):
 
 class EventStatusBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: Literal["scheduled", "on_sale", "closed"]
+    status: Literal["scheduled", "on_sale", "closed"] | None = None
+    # null clears the event's own cap (the server's MAX_SEATS_PER_BUYER applies); 0 = no cap.
+    max_seats_per_buyer: int | None = Field(default=None, ge=0, le=100_000)
 
 
 class RoomBody(BaseModel):
@@ -60,6 +66,7 @@ class RoomBody(BaseModel):
     admission_window_seconds: int | None = Field(default=None, ge=1, le=86_400)
     sale_opens_at: Instant | None = None
     paused: bool | None = None
+    pow_difficulty: int | None = Field(default=None, ge=0, le=MAX_DIFFICULTY)
 
 
 @operation(
@@ -81,6 +88,12 @@ async def post_event(request: Request) -> JSONResponse:
         blocks,
         body.venue,
         body.waiting_room_enabled,
+        pow_difficulty=(
+            request.app.state.settings.pow_difficulty
+            if body.pow_difficulty is None
+            else body.pow_difficulty
+        ),
+        max_seats_per_buyer=body.max_seats_per_buyer,
     )
     created = await get_event(request.app.state.pool, event_id)
     await record(request.app.state.pool, operator, "event.create", event_id, None, created)
@@ -109,6 +122,7 @@ async def patch_room(request: Request) -> JSONResponse:
             body.admission_window_seconds,
             body.sale_opens_at,
             clear,
+            body.pow_difficulty,
         )
         if body.paused is not None:
             await set_paused(conn, event_id, body.paused)
@@ -124,21 +138,35 @@ async def patch_room(request: Request) -> JSONResponse:
 
 
 @operation(
-    Operation("Open or close a sale", "admin", out.Event, body=EventStatusBody, auth="admin")
+    Operation(
+        "Open or close a sale, set the buyer seat cap",
+        "admin",
+        out.Event,
+        body=EventStatusBody,
+        auth="admin",
+    )
 )
 async def patch_event(request: Request) -> JSONResponse:
-    """Open or close a sale. Closing also clears the event's waiting room in Redis: nobody more
-    is admitted, admission tokens stop verifying and the queue's keys are freed."""
+    """Open or close a sale, and/or set the event's buyer seat cap. Closing also clears the
+    event's waiting room in Redis: nobody more is admitted, admission tokens stop verifying and
+    the queue's keys are freed."""
     operator = await require_operator(request)
     event_id = path_id(request, "event_id")
     body = await read_json(request, EventStatusBody)
+    if not body.model_fields_set - {"status"} and body.status is None:
+        raise Problem(422, "validation", "send status and/or max_seats_per_buyer")
     pool = request.app.state.pool
     async with pool.acquire() as conn, conn.transaction():
         before = await room_settings(conn, event_id)
-        await set_event_status(conn, event_id, body.status)
-        if before["status"] != body.status:
-            after = {**before, "status": body.status}
-            await record(conn, operator, "event.status", event_id, before, after)
+        if body.status is not None:
+            await set_event_status(conn, event_id, body.status)
+        if "max_seats_per_buyer" in body.model_fields_set:
+            # An explicit null clears the event's own cap: the server default applies again.
+            await set_buyer_cap(conn, event_id, body.max_seats_per_buyer)
+        after = await room_settings(conn, event_id)
+        if before != after:
+            action = "event.status" if before["status"] != after["status"] else "event.seat_cap"
+            await record(conn, operator, action, event_id, before, after)
     if body.status == "closed":
         await request.app.state.waiting_room.reset(str(event_id))
     return JSONResponse(await get_event(request.app.state.pool, event_id))

@@ -85,10 +85,15 @@ async def post_hold(request: Request) -> JSONResponse:
     await require_admission(request, user_id, room)
     try:
         hold = await create_hold(
-            request.app.state.pool, user_id, event_id, body.seat_ids, settings.hold_seconds
+            request.app.state.pool,
+            user_id,
+            event_id,
+            body.seat_ids,
+            settings.hold_seconds,
+            settings.max_seats_per_buyer,
         )
     except Problem as problem:
-        if problem.status == 409:
+        if problem.status == 409 and problem.kind != "buyer-seat-cap":
             metrics.HOLD_CONFLICTS.inc()
         raise
     metrics.HOLDS_CREATED.inc()

@@ -4,7 +4,6 @@ booking or pydantic, so the app documents the routes it mounts from it, by route
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
@@ -23,7 +22,7 @@ WAITING_ROOM_OPERATIONS = {
     "wr_challenge": Operation(
         "A fresh proof-of-work challenge for joining the queue",
         "waiting room",
-        dict[str, Any],
+        out.PowChallenge,
     ),
     "wr_poll": Operation(
         "Your place in the queue; the admission token once admitted",

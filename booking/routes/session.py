@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from booking import buyer_models as out
 from booking.auth import hash_token, same_origin
+from booking.defence import limit_new_accounts
 from booking.errors import Problem
 from booking.openapi import Operation, operation
 from booking.requests import read_json
@@ -125,6 +126,7 @@ async def post_session(request: Request) -> JSONResponse:
 )
 async def post_signup(request: Request) -> JSONResponse:
     _check_origin(request)
+    await limit_new_accounts(request)  # the same per-address limit as POST /api/users
     body = await read_json(request, SignUpBody)
     name = body.name.strip()
     if not name:

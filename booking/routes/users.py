@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from booking import api_models as out
 from booking.auth import authenticate
+from booking.defence import limit_new_accounts
 from booking.errors import Problem
 from booking.fields import EMAIL_PATTERN, PlainText
 from booking.openapi import Operation, operation
@@ -33,6 +34,7 @@ class NewUserBody(BaseModel):
     )
 )
 async def post_user(request: Request) -> JSONResponse:
+    await limit_new_accounts(request)
     body = await read_json(request, NewUserBody)
     name = body.name.strip()
     if not name:

@@ -26,9 +26,13 @@
   let pollTimer = null;
   const baseTitle = document.title;
 
-  /* ---- the one function that takes a place in line (h8's proof-of-work step goes here) ---- */
+  /* ---- the one function that takes a place in line, with its proof of work ---- */
   async function joinQueue() {
-    return FS.api(QUEUE_URL, { method: "POST" });
+    let pow;  // the proof of work the join carries (static/js/pow.js; {} when the event has none)
+    try { pow = await window.powHeaders(EVENT_ID); } catch (e) {
+      return { ok: false, status: 0, data: null, detail: String(e.message || e), headers: new Headers() };
+    }
+    return FS.api(QUEUE_URL, { method: "POST", headers: pow });
   }
 
   function show(id, visible) { $(id).hidden = !visible; }

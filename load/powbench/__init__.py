@@ -1,0 +1,1 @@
+"""Proof-of-work benchmark (python -m load.powbench); see bench.py."""

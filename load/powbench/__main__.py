@@ -1,0 +1,3 @@
+from load.powbench.bench import main
+
+main()
