@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from booking.cache.eviction import POLICIES
+from eviction import POLICIES
 from load.eviction_sim import load_trace, simulate
 
 

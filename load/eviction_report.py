@@ -212,7 +212,7 @@ def write_report(
         f"{load_before[0]:.2f} / {load_before[1]:.2f} / {load_before[2]:.2f} (cores are shared)",
         f"- parameters: {requests:,} requests per synthetic workload, seed {seed}; capacities in "
         "entries (every key has size 1); each run starts from an empty cache, so cold misses count",
-        "- policies: `booking/cache/eviction/` (W-TinyLFU: 1% window, SLRU 20/80, 4-bit count-min "
+        "- policies: `eviction/` (W-TinyLFU: 1% window, SLRU 20/80, 4-bit count-min "
         "sketch halved every 10 x capacity; S3-FIFO: 10% small queue, ghost = main size, "
         "2-bit counters, promote on >= 1 hit in the small queue)",
         "- gap to OPT: OPT's hit ratio minus the policy's, in percentage points (pp), at the same "

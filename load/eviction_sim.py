@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from booking.cache.eviction import make_policy
+from eviction import make_policy
 
 
 @dataclass(frozen=True)

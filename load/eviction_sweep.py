@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from booking.cache.eviction import POLICIES
+from eviction import POLICIES
 from load import workloads
 from load.eviction_sim import Result, Trace, load_trace, simulate, static_top_hit_ratio
 

@@ -9,7 +9,7 @@ import time
 import asyncpg
 from redis.asyncio import Redis
 
-from booking.cache.redislock import RedisLock
+from booking.cache.strategy import RedisLock
 from tests.cache_helpers import KEY, DbLoader, make_cache
 
 pytest_plugins = ["tests.cache_fixtures"]

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from booking.cache.base import CachedValue
-from booking.cache.envelope import Envelope
-from booking.cache.redislock import RedisLock
-from booking.cache.store import RedisStore
+from booking.cache.base import CachedValue, Envelope
+from booking.cache.strategy import RedisLock, RedisStore
 from tests.cache_helpers import KEY, DbLoader, make_cache, version_of
 
 pytest_plugins = ["tests.cache_fixtures"]

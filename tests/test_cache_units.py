@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from booking.cache import STRATEGIES, CacheConfig, build_seat_cache, seat_map_key
-from booking.cache.envelope import Envelope, decode, encode
-from booking.cache.redislock import RedisLock
+from booking.cache.base import Envelope, decode, encode
+from booking.cache.strategy import RedisLock
 from tests.cache_helpers import KEY, TEST_REDIS_URL, DbLoader, config_for, settings_for
 
 pytest_plugins = ["tests.cache_fixtures"]

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from booking.cache.envelope import Envelope
-from booking.cache.store import RedisStore
+from booking.cache.base import Envelope
+from booking.cache.strategy import RedisStore
 from booking.cache.xfetch import XFetchCache, should_recompute
 from tests.cache_helpers import KEY, DbLoader, config_for, make_cache, metric
 

@@ -19,57 +19,50 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from booking.cache.eviction.base import K, V, check_capacity
-from booking.cache.eviction.segmented import SegmentedPolicy
-from booking.cache.eviction.sketch import CountMinSketch
+from eviction.base import K, Policy, V
+from eviction.sketch import CountMinSketch
 
 
-class WTinyLFU(SegmentedPolicy[K, V]):
+class WTinyLFU(Policy[K, V]):
     name = "wtinylfu"
 
     def __init__(
         self, capacity: int, window_ratio: float = 0.01, protected_ratio: float = 0.8
     ) -> None:
-        self.capacity = check_capacity(capacity)
+        super().__init__(capacity)
         self.window_capacity = max(1, int(capacity * window_ratio))
         self.main_capacity = capacity - self.window_capacity
         # At least 1, so a promoted key is never demoted straight back.
         self.protected_capacity = max(1, int(self.main_capacity * protected_ratio))
         self.sketch = CountMinSketch(capacity)
-        self._window: OrderedDict[K, V | None] = OrderedDict()
-        self._probation: OrderedDict[K, V | None] = OrderedDict()
-        self._protected: OrderedDict[K, V | None] = OrderedDict()
+        self._window: OrderedDict[K, None] = OrderedDict()
+        self._probation: OrderedDict[K, None] = OrderedDict()
+        self._protected: OrderedDict[K, None] = OrderedDict()
 
-    def _hit(self, key: K) -> OrderedDict[K, V | None] | None:
-        """Record a hit and return the segment now holding `key`, or None if it is not resident."""
+    def _hit(self, key: K) -> None:
         protected = self._protected
         if key in protected:
             protected.move_to_end(key)
         elif key in self._probation:
-            protected[key] = self._probation.pop(key)
+            del self._probation[key]
+            protected[key] = None
             if len(protected) > self.protected_capacity:
-                demoted, value = protected.popitem(last=False)
-                self._probation[demoted] = value
-        elif key in self._window:
-            self._window.move_to_end(key)
-            self.sketch.increment(key)
-            return self._window
+                self._probation[protected.popitem(last=False)[0]] = None
         else:
-            return None
+            self._window.move_to_end(key)
         self.sketch.increment(key)
-        return protected
 
-    def _admit(self, key: K, value: V | None) -> K | None:
+    def _admit(self, key: K) -> K | None:
         """Insert a new key in the window; return the key that left the cache, if any."""
         self.sketch.increment(key)
         window = self._window
-        window[key] = value
+        window[key] = None
         if len(window) <= self.window_capacity:
             return None
-        candidate, cvalue = window.popitem(last=False)
+        candidate = window.popitem(last=False)[0]
         probation, protected = self._probation, self._protected
         if len(probation) + len(protected) < self.main_capacity:
-            probation[candidate] = cvalue
+            probation[candidate] = None
             return None
         if self.main_capacity == 0:
             return candidate
@@ -77,19 +70,12 @@ class WTinyLFU(SegmentedPolicy[K, V]):
         victim = next(iter(segment))
         if self.sketch.estimate(candidate) > self.sketch.estimate(victim):
             del segment[victim]
-            probation[candidate] = cvalue
+            probation[candidate] = None
             return victim
         return candidate
 
-    def remove(self, key: K) -> bool:
+    def _forget(self, key: K) -> None:
         for segment in (self._window, self._probation, self._protected):
             if key in segment:
                 del segment[key]
-                return True
-        return False
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._protected or key in self._probation or key in self._window
-
-    def __len__(self) -> int:
-        return len(self._window) + len(self._probation) + len(self._protected)
+                return

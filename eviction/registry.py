@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from booking.cache.eviction.arc import ARC
-from booking.cache.eviction.base import EvictionPolicy
-from booking.cache.eviction.fifo import FIFO
-from booking.cache.eviction.lfu import LFU
-from booking.cache.eviction.lru import LRU
-from booking.cache.eviction.opt import OPT
-from booking.cache.eviction.s3fifo import S3FIFO
-from booking.cache.eviction.wtinylfu import WTinyLFU
+from eviction.arc import ARC
+from eviction.base import EvictionPolicy
+from eviction.fifo import FIFO
+from eviction.lfu import LFU
+from eviction.lru import LRU
+from eviction.opt import OPT
+from eviction.s3fifo import S3FIFO
+from eviction.wtinylfu import WTinyLFU
 
 Factory = Callable[[int, Sequence[Hashable] | None], EvictionPolicy[Any, Any]]
 

@@ -19,14 +19,13 @@ Amortised O(1) per request: every key reinserted in M lost one count, and counts
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Generic
 
-from booking.cache.eviction.base import K, V, check_capacity
+from eviction.base import K, Policy, V
 
 _MAX_FREQ = 3  # two bits
 
 
-class S3FIFO(Generic[K, V]):
+class S3FIFO(Policy[K, V]):
     name = "s3fifo"
 
     def __init__(
@@ -35,7 +34,7 @@ class S3FIFO(Generic[K, V]):
         small_ratio: float = 0.1,
         move_to_main_threshold: int = 1,
     ) -> None:
-        self.capacity = check_capacity(capacity)
+        super().__init__(capacity)
         self.small_capacity = max(1, int(capacity * small_ratio))
         self.main_capacity = capacity - self.small_capacity
         self.ghost_capacity = max(1, self.main_capacity)
@@ -43,11 +42,10 @@ class S3FIFO(Generic[K, V]):
         self._small: OrderedDict[K, None] = OrderedDict()
         self._main: OrderedDict[K, None] = OrderedDict()
         self._ghost: OrderedDict[K, None] = OrderedDict()
-        self._values: dict[K, V | None] = {}
         self._freq: dict[K, int] = {}
 
-    def _evict_small(self, out: list[K] | None) -> bool:
-        """Drain S until one key leaves the cache; return False if none did (all went to M)."""
+    def _evict_small(self) -> K | None:
+        """Drain S until one key leaves the cache; None if none did (all went to M)."""
         small, main, freq = self._small, self._main, self._freq
         while small:
             key = small.popitem(last=False)[0]
@@ -56,17 +54,14 @@ class S3FIFO(Generic[K, V]):
                 freq[key] = 0
                 continue
             del freq[key]
-            del self._values[key]
             ghost = self._ghost
             ghost[key] = None
             if len(ghost) > self.ghost_capacity:
                 ghost.popitem(last=False)
-            if out is not None:
-                out.append(key)
-            return True
-        return False
+            return key
+        return None
 
-    def _evict_main(self, out: list[K] | None) -> None:
+    def _evict_main(self) -> K:
         main, freq = self._main, self._freq
         while True:
             key = main.popitem(last=False)[0]
@@ -76,70 +71,33 @@ class S3FIFO(Generic[K, V]):
                 freq[key] = f - 1
                 continue
             del freq[key]
-            del self._values[key]
-            if out is not None:
-                out.append(key)
-            return
+            return key
 
-    def _evict(self, out: list[K] | None) -> None:
-        if (len(self._main) > self.main_capacity or not self._small) or not self._evict_small(out):
-            self._evict_main(out)
+    def _evict(self) -> K:
+        victim = None
+        if len(self._main) <= self.main_capacity and self._small:
+            victim = self._evict_small()
+        return self._evict_main() if victim is None else victim
 
-    def _admit(self, key: K, value: V | None, out: list[K] | None) -> None:
-        if len(self._values) >= self.capacity:
-            self._evict(out)
+    def _hit(self, key: K) -> None:
+        f = self._freq[key]
+        if f < _MAX_FREQ:
+            self._freq[key] = f + 1
+
+    def _admit(self, key: K) -> K | None:
+        victim = self._evict() if len(self._freq) >= self.capacity else None
         ghost = self._ghost
         if key in ghost:
             del ghost[key]
             self._main[key] = None
         else:
             self._small[key] = None
-        self._values[key] = value
         self._freq[key] = 0
+        return victim
 
-    def get(self, key: K) -> V | None:
-        freq = self._freq
-        f = freq.get(key)
-        if f is None:
-            return None
-        if f < _MAX_FREQ:
-            freq[key] = f + 1
-        return self._values[key]
-
-    def put(self, key: K, value: V) -> list[K]:
-        f = self._freq.get(key)
-        if f is not None:
-            if f < _MAX_FREQ:
-                self._freq[key] = f + 1
-            self._values[key] = value
-            return []
-        out: list[K] = []
-        self._admit(key, value, out)
-        return out
-
-    def access(self, key: K) -> bool:
-        freq = self._freq
-        f = freq.get(key)
-        if f is not None:
-            if f < _MAX_FREQ:
-                freq[key] = f + 1
-            return True
-        self._admit(key, None, None)
-        return False
-
-    def remove(self, key: K) -> bool:
-        if key not in self._values:
-            return False
-        del self._values[key]
+    def _forget(self, key: K) -> None:
         del self._freq[key]
         if key in self._small:
             del self._small[key]
         else:
             del self._main[key]
-        return True
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._values
-
-    def __len__(self) -> int:
-        return len(self._values)

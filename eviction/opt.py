@@ -19,7 +19,7 @@ import heapq
 from collections.abc import Sequence
 from typing import Generic
 
-from booking.cache.eviction.base import K, V, check_capacity
+from eviction.base import K, V, check_capacity
 
 
 def next_uses(trace: Sequence[K]) -> list[int]:

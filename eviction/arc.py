@@ -14,30 +14,27 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from booking.cache.eviction.base import K, V, check_capacity
-from booking.cache.eviction.segmented import SegmentedPolicy
+from eviction.base import K, Policy, V
 
 
-class ARC(SegmentedPolicy[K, V]):
+class ARC(Policy[K, V]):
     name = "arc"
 
     def __init__(self, capacity: int) -> None:
-        self.capacity = check_capacity(capacity)
+        super().__init__(capacity)
         self.p = 0.0  # target size of T1
-        self._t1: OrderedDict[K, V | None] = OrderedDict()
-        self._t2: OrderedDict[K, V | None] = OrderedDict()
+        self._t1: OrderedDict[K, None] = OrderedDict()
+        self._t2: OrderedDict[K, None] = OrderedDict()
         self._b1: OrderedDict[K, None] = OrderedDict()
         self._b2: OrderedDict[K, None] = OrderedDict()
 
-    def _hit(self, key: K) -> OrderedDict[K, V | None] | None:
+    def _hit(self, key: K) -> None:
         t2 = self._t2
         if key in t2:
             t2.move_to_end(key)
-            return t2
-        if key in self._t1:
-            t2[key] = self._t1.pop(key)
-            return t2
-        return None
+        else:
+            del self._t1[key]
+            t2[key] = None
 
     def _replace(self, in_b2: bool) -> K:
         t1 = self._t1
@@ -50,7 +47,7 @@ class ARC(SegmentedPolicy[K, V]):
             self._b2[victim] = None
         return victim
 
-    def _admit(self, key: K, value: V | None) -> K | None:
+    def _admit(self, key: K) -> K | None:
         c = self.capacity
         t1, t2, b1, b2 = self._t1, self._t2, self._b1, self._b2
         full = len(t1) + len(t2) >= c
@@ -60,14 +57,14 @@ class ARC(SegmentedPolicy[K, V]):
             if full:
                 victim = self._replace(False)
             del b1[key]
-            t2[key] = value
+            t2[key] = None
             return victim
         if key in b2:  # case III
             self.p = max(0.0, self.p - max(len(b1) / len(b2), 1.0))
             if full:
                 victim = self._replace(True)
             del b2[key]
-            t2[key] = value
+            t2[key] = None
             return victim
         # case IV: a brand-new key
         l1 = len(t1) + len(b1)
@@ -83,18 +80,11 @@ class ARC(SegmentedPolicy[K, V]):
                 b2.popitem(last=False)
             if full:
                 victim = self._replace(False)
-        t1[key] = value
+        t1[key] = None
         return victim
 
-    def remove(self, key: K) -> bool:
-        for segment in (self._t1, self._t2):
-            if key in segment:
-                del segment[key]
-                return True
-        return False
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._t2 or key in self._t1
-
-    def __len__(self) -> int:
-        return len(self._t1) + len(self._t2)
+    def _forget(self, key: K) -> None:
+        if key in self._t1:
+            del self._t1[key]
+        else:
+            del self._t2[key]

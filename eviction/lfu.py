@@ -16,22 +16,20 @@ get, put, access and eviction are O(1); remove is O(1) unless it empties the low
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Generic
 
-from booking.cache.eviction.base import K, V, check_capacity
+from eviction.base import K, Policy, V
 
 
-class LFU(Generic[K, V]):
+class LFU(Policy[K, V]):
     name = "lfu"
 
     def __init__(self, capacity: int) -> None:
-        self.capacity = check_capacity(capacity)
-        self._values: dict[K, V | None] = {}
+        super().__init__(capacity)
         self._freq: dict[K, int] = {}
         self._buckets: dict[int, OrderedDict[K, None]] = {}
         self._min = 0
 
-    def _touch(self, key: K) -> None:
+    def _hit(self, key: K) -> None:
         freq = self._freq
         buckets = self._buckets
         f = freq[key]
@@ -48,16 +46,14 @@ class LFU(Generic[K, V]):
             nxt = buckets[f] = OrderedDict()
         nxt[key] = None
 
-    def _admit(self, key: K, value: V | None) -> K | None:
+    def _admit(self, key: K) -> K | None:
         victim: K | None = None
-        if len(self._values) >= self.capacity:
+        if len(self._freq) >= self.capacity:
             bucket = self._buckets[self._min]
             victim = bucket.popitem(last=False)[0]
             if not bucket:
                 del self._buckets[self._min]
-            del self._values[victim]
             del self._freq[victim]
-        self._values[key] = value
         self._freq[key] = 1
         self._min = 1
         ones = self._buckets.get(1)
@@ -66,32 +62,8 @@ class LFU(Generic[K, V]):
         ones[key] = None
         return victim
 
-    def get(self, key: K) -> V | None:
-        if key in self._values:
-            self._touch(key)
-            return self._values[key]
-        return None
-
-    def put(self, key: K, value: V) -> list[K]:
-        if key in self._values:
-            self._touch(key)
-            self._values[key] = value
-            return []
-        victim = self._admit(key, value)
-        return [] if victim is None else [victim]
-
-    def access(self, key: K) -> bool:
-        if key in self._values:
-            self._touch(key)
-            return True
-        self._admit(key, None)
-        return False
-
-    def remove(self, key: K) -> bool:
-        if key not in self._values:
-            return False
+    def _forget(self, key: K) -> None:
         f = self._freq.pop(key)
-        del self._values[key]
         bucket = self._buckets[f]
         del bucket[key]
         if not bucket:
@@ -99,10 +71,3 @@ class LFU(Generic[K, V]):
             if self._min == f:
                 # Rare path (invalidation): rescan; eviction itself never needs this.
                 self._min = min(self._buckets, default=0)
-        return True
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._values
-
-    def __len__(self) -> int:
-        return len(self._values)
