@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from load.redis_eviction import main
+from load.eviction.redis_direct import main
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
 

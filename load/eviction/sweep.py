@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eviction import POLICIES
-from load import workloads
-from load.eviction_sim import Result, Trace, load_trace, simulate, static_top_hit_ratio
+from load.eviction import workloads
+from load.eviction.sim import Result, Row, Trace, load_trace, simulate, static_top_hit_ratio
 
 SEED = 20240601
 THROUGHPUT_WORKLOAD = "zipf-1.0"
@@ -84,20 +84,6 @@ _TRACES: dict[str, Trace] = {}
 def _run(task: tuple[str, str, int]) -> tuple[str, Result]:
     workload, policy, capacity = task
     return workload, simulate(policy, capacity, _TRACES[workload].requests)
-
-
-@dataclass(frozen=True)
-class Row:
-    workload: str
-    distinct: int
-    result: Result
-    opt_hit_ratio: float
-    top_c_hit_ratio: float
-
-    @property
-    def gap_pp(self) -> float:
-        """Percentage points of hit ratio below OPT at the same capacity."""
-        return 100.0 * (self.opt_hit_ratio - self.result.hit_ratio)
 
 
 def write_csv(path: Path, rows: Sequence[Row]) -> None:
@@ -168,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(n not in builtins for n in names):
         parser.error(f"workloads must be among {sorted(builtins)}")
 
-    from load.eviction_report import write_report  # matplotlib is imported only here
+    from load.eviction.report import write_report  # matplotlib is imported only here
 
     started = time.perf_counter()
     load_before = os.getloadavg()

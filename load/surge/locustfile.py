@@ -3,7 +3,7 @@
 Run through `python -m load.surge` (which starts the service, creates the events and accounts for
 every admission). Standalone:
 
-    SURGE_EVENTS='[{"id": 1, "weight": 5}]' locust -f load/locustfile.py --host http://127.0.0.1:8000
+    SURGE_EVENTS='[{"id": 1, "weight": 5}]' locust -f load/surge/locustfile.py --host http://127.0.0.1:8000
 
 Environment:
   SURGE_EVENTS    JSON list of {"id", "weight"}: which events the users pick, and how often

@@ -7,7 +7,7 @@ keyspace_misses, evicted_keys), replays the same key sequence through the simula
 keys Redis held, writes docs/results/eviction_redis.{md,csv} and stops the server. Bounded in
 requests and seconds.
 
-    python -m load.redis_eviction --out docs/results
+    python -m load.eviction.redis_direct --out docs/results
 """
 
 from __future__ import annotations
@@ -15,63 +15,18 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
 
-from load import workloads
-from load.eviction_sim import intern_keys, simulate
+from load.eviction import workloads
+from load.eviction.sim import intern_keys, simulate
+from load.harness import private_redis
 
 POLICIES = ("allkeys-lru", "allkeys-lfu")
 SIMULATED = ("lru", "lfu", "s3fifo", "wtinylfu", "opt")
-
-
-def free_port(preferred: int = 6391) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise RuntimeError("no free loopback port")
-
-
-@contextmanager
-def private_redis(maxmemory: int, port: int) -> Iterator[redis.Redis]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise RuntimeError("redis-server is not installed")
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--maxmemory", str(maxmemory), "--daemonize", "no", "--loglevel", "warning"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
-    try:
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError(f"redis-server on port {port} did not answer")
-        yield client
-    finally:
-        client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def run_policy(
@@ -105,7 +60,9 @@ def run_policy(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m load.redis_eviction", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m load.eviction.redis_direct", description=__doc__
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     parser.add_argument("--requests", type=int, default=60_000)
     parser.add_argument("--keys", type=int, default=20_000, help="distinct seat-map keys")
@@ -113,18 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--value-bytes", type=int, default=2_048)
     parser.add_argument("--maxmemory-mb", type=float, default=8.0)
     parser.add_argument("--deadline", type=float, default=90.0, help="seconds per policy, at most")
-    parser.add_argument("--port", type=int, default=6391, help="preferred; any free port is used")
+    parser.add_argument("--port", type=int, default=0, help="for the private server; 0: any free")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     keys = [
         f"seats:{k[1:]}" for k in workloads.zipf(args.requests, args.keys, args.alpha, args.seed)
     ]
     value = (b'{"seats":[' + b"0" * args.value_bytes)[: args.value_bytes]
-    port = free_port(args.port)
     maxmemory = int(args.maxmemory_mb * 1024 * 1024)
-    print(f"private redis-server on 127.0.0.1:{port}, maxmemory {maxmemory:,} bytes", flush=True)
+    print(f"private redis-server, maxmemory {maxmemory:,} bytes", flush=True)
     measured: dict[str, dict[str, float]] = {}
-    with private_redis(maxmemory, port) as client:
+    with private_redis(maxmemory, args.port or None) as client:
         version = str(client.info("server")["redis_version"])
         for policy in POLICIES:
             measured[policy] = m = run_policy(client, policy, keys, value, args.deadline)
@@ -150,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     lines = [
         "# Redis maxmemory-policy: allkeys-lru vs allkeys-lfu",
         "",
-        f"Regenerate with `python -m load.redis_eviction --out {args.out}` (starts and stops its "
-        "own redis-server; about a minute).",
+        f"Regenerate with `python -m load.eviction.redis_direct --out {args.out}` (starts and"
+        " stops its own redis-server; about a minute).",
         "",
         f"- date: {now}; Redis {version} (private instance, `--save '' --appendonly no`, "
         f"maxmemory {maxmemory:,} bytes, defaults otherwise: maxmemory-samples 5, "

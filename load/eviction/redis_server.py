@@ -1,14 +1,14 @@
 """Redis `maxmemory` eviction measured through the running server: allkeys-lru vs allkeys-lfu.
 
 For each policy: a private redis-server (never the shared 6379 instance) with a small
-`maxmemory`, the real app (load/serve.py, a fresh database) pointed at it with the `ttl` seat
+`maxmemory`, the real app (load/harness.py, a fresh database) pointed at it with the `ttl` seat
 cache and a TTL long enough that only eviction (not expiry) causes misses, many events, and the
 same seeded Zipf sequence of seat-map reads over them. Records the app's view (X-Cache: hit or
 load) and Redis's own INFO stats (evicted_keys, keyspace_hits/misses; these also count the
 cache's invalidation-watermark lookups, one per read, which mostly miss: read them as
 evictions, not as a hit ratio). Bounded in requests and seconds.
 
-    .venv/bin/python -m load.redis_eviction_server --out docs/results
+    .venv/bin/python -m load.eviction.redis_server --out docs/results
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from typing import Any
 
 import httpx
 
-from load import workloads
-from load.redis_eviction import free_port, private_redis
-from load.serve import Stack, machine
+from load.eviction import workloads
+from load.harness import Stack, create_event, machine, private_redis
 
 POLICIES = ("allkeys-lru", "allkeys-lfu")
 CONCURRENCY = 16
@@ -34,20 +33,19 @@ CONCURRENCY = 16
 
 async def create_events(stack: Stack, n: int, rows: int, per_row: int) -> list[int]:
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as http:
-        ids = []
-        for i in range(n):
-            r = await http.post(
-                "/api/admin/events",
-                json={
-                    "name": f"Zipf event {i}",
-                    "starts_at": "2030-01-01T20:00:00+00:00",
-                    "seats": [{"section": "A", "rows": rows, "seats_per_row": per_row, "price": 1}],
-                },
-                headers=stack.admin_headers(),
-            )
-            r.raise_for_status()
-            ids.append(int(r.json()["id"]))
-        return ids
+        return [
+            (
+                await create_event(
+                    http,
+                    name=f"Zipf event {i}",
+                    rows=rows,
+                    seats_per_row=per_row,
+                    price=1,
+                    with_seats=False,
+                )
+            ).id
+            for i in range(n)
+        ]
 
 
 async def read_maps(base_url: str, paths: list[str], deadline_s: float) -> dict[str, int]:
@@ -70,9 +68,9 @@ async def read_maps(base_url: str, paths: list[str], deadline_s: float) -> dict[
 
 
 def run_policy(policy: str, args: argparse.Namespace, ranks: list[int]) -> dict[str, Any]:
-    port = free_port(args.port)
     # Cap what the cache may use: the server's own baseline plus the budget.
-    with private_redis(0, port) as client:
+    with private_redis() as client:
+        port = client.connection_pool.connection_kwargs["port"]
         client.config_set("maxmemory-policy", policy)
         env = {
             "REDIS_URL": f"redis://127.0.0.1:{port}/0",
@@ -83,7 +81,7 @@ def run_policy(policy: str, args: argparse.Namespace, ranks: list[int]) -> dict[
             "ADMITTER_ENABLED": "0",
             "WORKER_METRICS_PORT": "0",
         }
-        with Stack("ticketing_redis_eviction", 8, env=env, workers=0) as stack:
+        with Stack("redis_eviction", env=env, workers=0, redis_url=env["REDIS_URL"]) as stack:
             events = asyncio.run(create_events(stack, args.events, args.rows, args.seats_per_row))
             baseline = int(client.info("memory")["used_memory"])
             client.config_set("maxmemory", baseline + int(args.budget_mb * 1024 * 1024))
@@ -111,7 +109,7 @@ def run_policy(policy: str, args: argparse.Namespace, ranks: list[int]) -> dict[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m load.redis_eviction_server")
+    parser = argparse.ArgumentParser(prog="python -m load.eviction.redis_server")
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--rows", type=int, default=5)
@@ -120,7 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--budget-mb", type=float, default=0.6, help="maxmemory above baseline")
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds per policy, max")
-    parser.add_argument("--port", type=int, default=6392)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
     ranks = [int(k[1:]) for k in workloads.zipf(args.requests, args.events, args.alpha, args.seed)]
@@ -148,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"- date: {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}",
         f"- machine: {m['cpu']}, {m['cores']} cores shared by the load client, the app, PostgreSQL"
         f" and Redis; Python {m['python']}; 1-minute load average before {m['loadavg_1m']}",
-        "- command: `.venv/bin/python -m load.redis_eviction_server --out docs/results`",
+        "- command: `.venv/bin/python -m load.eviction.redis_server --out docs/results`",
         f"- parameters: {args.events} events of {args.rows * args.seats_per_row} seats, "
         f"{args.requests} seat-map reads, Zipf alpha {args.alpha} (seed {args.seed}), "
         f"{CONCURRENCY} concurrent readers, maxmemory = server baseline + {args.budget_mb} MB, "

@@ -78,3 +78,19 @@ def static_top_hit_ratio(requests: list[int], capacity: int) -> float:
     popularity, however perfectly. Offline like OPT, and not a bound when popularity moves."""
     counts = sorted(Counter(requests).values(), reverse=True)
     return sum(counts[:capacity]) / len(requests) if requests else 0.0
+
+
+@dataclass(frozen=True)
+class Row:
+    """One sweep cell: a policy's result beside OPT's and the static top-C bound."""
+
+    workload: str
+    distinct: int
+    result: Result
+    opt_hit_ratio: float
+    top_c_hit_ratio: float
+
+    @property
+    def gap_pp(self) -> float:
+        """Percentage points of hit ratio below OPT at the same capacity."""
+        return 100.0 * (self.opt_hit_ratio - self.result.hit_ratio)

@@ -8,7 +8,7 @@ sensitive to a slow client) and Redis commands per join/poll from INFO commandst
 (server-wide, so polluted by other users) and, exactly, from a short MONITOR sample
 filtered to the bench's db.
 
-    .venv/bin/python -m load.waitingroom_bench [--rounds 3] [--requests 1000] [--concurrency 32]
+    .venv/bin/python -m load.bench.waitingroom [--rounds 3] [--requests 1000] [--concurrency 32]
 
 Writes docs/results/waitingroom_bench.json and .md.
 """
@@ -21,8 +21,6 @@ import contextlib
 import itertools
 import json
 import os
-import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,11 +39,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from load.harness import RESULTS, ROOT, free_port, machine, own_redis
 from waitingroom import RoomConfig, WaitingRoom, build_routes
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "docs" / "results"
-REDIS_URL = os.environ.get("WR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+# The server process finds its (private) Redis here; main() sets it.
+REDIS_URL_ENV = "WR_BENCH_REDIS_URL"
 EVENT_ID = "990001"
 # No admitter runs during the bench, so every poll answers "waiting" with an exact position.
 CONFIG = RoomConfig(
@@ -57,7 +55,7 @@ CONFIG = RoomConfig(
 
 
 def make_app() -> Starlette:
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(os.environ[REDIS_URL_ENV])
     # Polls are spread over distinct tickets; a high limit keeps 429s out of the measurement.
     room = WaitingRoom(redis, "bench-secret-bench-secret-bench-secret", poll_limit_per_second=1000)
 
@@ -94,12 +92,6 @@ class Phase:
     rps: float
     server_cpu_us_per_req: float
     redis_calls: dict[str, int]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _proc_cpu_seconds(pid: int) -> float:
@@ -211,23 +203,10 @@ async def _monitor_sample(
     return {k: round(v / count, 2) for k, v in sorted(counts.items())}
 
 
-def _machine() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model,
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-async def _bench(args: argparse.Namespace, port: int, server_pid: int) -> dict[str, Any]:
-    redis = Redis.from_url(REDIS_URL)
+async def _bench(
+    args: argparse.Namespace, port: int, server_pid: int, redis_url: str
+) -> dict[str, Any]:
+    redis = Redis.from_url(redis_url)
     await WaitingRoom(redis, "x").reset(EVENT_ID)
     base = f"http://127.0.0.1:{port}"
     limits = httpx.Limits(
@@ -294,14 +273,14 @@ async def _bench(args: argparse.Namespace, port: int, server_pid: int) -> dict[s
     bare_rps, mixed_rps = rps(of("bare")), rps(of("join") + of("poll"))
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": _machine(),
+        "machine": machine(),
         "parameters": {
             "rounds": args.rounds,
             "requests_per_phase": args.requests,
             "concurrency": args.concurrency,
             "phase_time_cap_seconds": args.phase_seconds,
             "server": "uvicorn (uvloop, httptools), 1 worker, same machine as the client",
-            "redis_url": REDIS_URL,
+            "redis": "a private redis-server (load/harness.py)",
             "queue_length_at_end": queue_length,
             "monitor_sample": args.monitor_sample,
         },
@@ -342,7 +321,7 @@ def _markdown(r: dict[str, Any]) -> str:
         f"requests per phase (cap {p['phase_time_cap_seconds']} s), concurrency "
         f"{p['concurrency']}; {p['server']}; no admitter running, queue grew to "
         f"{p['queue_length_at_end']}",
-        "- command: `.venv/bin/python -m load.waitingroom_bench`",
+        "- command: `.venv/bin/python -m load.bench.waitingroom`",
         "",
         "| endpoint | req/s | server CPU µs/req | ratio vs bare |",
         "|---|---|---|---|",
@@ -381,15 +360,21 @@ def main() -> None:
     parser.add_argument("--phase-seconds", type=float, default=2.0, help="time cap per phase")
     args = parser.parse_args()
 
-    port = _free_port()
+    with own_redis() as redis_url:
+        result = _serve_and_bench(args, redis_url)
+    _write(result)
+
+
+def _serve_and_bench(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
+    port = free_port()
     cmd = [
-        sys.executable, "-m", "uvicorn", "load.waitingroom_bench:make_app", "--factory",
+        sys.executable, "-m", "uvicorn", "load.bench.waitingroom:make_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     print(f"starting uvicorn on 127.0.0.1:{port} …", flush=True)
-    server = subprocess.Popen(cmd, cwd=REPO)
+    server = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, REDIS_URL_ENV: redis_url})
     try:
-        result = asyncio.run(_bench(args, port, server.pid))
+        return asyncio.run(_bench(args, port, server.pid, redis_url))
     finally:
         server.terminate()
         try:
@@ -397,6 +382,8 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
 
+
+def _write(result: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "waitingroom_bench.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / "waitingroom_bench.md").write_text(_markdown(result))

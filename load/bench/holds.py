@@ -1,8 +1,8 @@
 """Holds benchmark: hold throughput and the single-seat race, side by side with a bare baseline.
 
-    .venv/bin/python -m load.holds_bench [--clients 32] [--seconds 2.5] [--rounds 3]
+    .venv/bin/python -m load.bench.holds [--clients 32] [--seconds 2.5] [--rounds 3]
 
-Starts one app + one worker (load/serve.py) on a fresh database `ticketing_bench` and Redis db 11,
+Starts one app + one worker (load/harness.py) on a database and a Redis of the run's own,
 then in ONE run, `--rounds` times in alternating order:
   (i)   GET /healthz requests/s: the bare baseline (no database, no Redis)
   (ii)  holds/s: N clients, each holding seats no one else wants (one seat per request)
@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from load.serve import ROOT, Stack, machine
+from load.harness import ROOT, Stack, create_event, machine
 
 RESULTS = ROOT / "docs" / "results"
 RACE_CLIENTS = 200
@@ -115,22 +115,12 @@ async def closed_loop(
     return phase
 
 
-async def create_event(
+async def bench_event(
     http: httpx.AsyncClient, stack: Stack, rows: int, per_row: int
 ) -> tuple[int, list[int]]:
-    r = await http.post(
-        "/api/admin/events",
-        json={
-            "name": f"bench {uuid.uuid4().hex[:6]}",
-            "starts_at": "2030-01-01T20:00:00+00:00",
-            "seats": [{"section": "A", "rows": rows, "seats_per_row": per_row, "price": 5000}],
-        },
-        headers=stack.admin_headers(),
-    )
-    r.raise_for_status()
-    event_id = int(r.json()["id"])
-    seats = (await http.get(f"/api/events/{event_id}/seats")).json()
-    return event_id, [int(s["id"]) for s in seats]
+    event = await create_event(http, name=f"bench {uuid.uuid4().hex[:6]}", rows=rows,
+                               seats_per_row=per_row)  # fmt: skip
+    return event.id, event.seat_ids
 
 
 async def create_users(http: httpx.AsyncClient, n: int) -> list[str]:
@@ -182,9 +172,9 @@ async def race(
 async def run(clients: int, seconds: float, rounds: int, stack: Stack) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=RACE_CLIENTS + 10, max_keepalive_connections=RACE_CLIENTS)
     async with httpx.AsyncClient(base_url=stack.base_url, timeout=60, limits=limits) as http:
-        hold_event, hold_seats = await create_event(http, stack, 100, 50)
-        map_event, _ = await create_event(http, stack, 10, 50)
-        race_event, race_seats = await create_event(http, stack, 1, 4)
+        hold_event, hold_seats = await bench_event(http, stack, 100, 50)
+        map_event, _ = await bench_event(http, stack, 10, 50)
+        race_event, race_seats = await bench_event(http, stack, 1, 4)
         tokens = await create_users(http, max(clients, RACE_CLIENTS))
         print(f"  setup: {len(hold_seats)} seats to hold, {len(tokens)} users", flush=True)
         # Client c holds seats c, c+N, c+2N, ...: nobody ever competes for a seat.
@@ -257,7 +247,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"- parameters: {params['clients']} closed-loop clients, {params['seconds']} s per phase,"
         f" {params['rounds']} rounds in alternating order (medians below), race of"
         f" {race['clients']} clients; server env {json.dumps(params['server_env'])}",
-        "- command: `.venv/bin/python -m load.holds_bench`",
+        "- command: `.venv/bin/python -m load.bench.holds`",
         "",
         "| measure | median rate /s | ratio to /healthz | median p50 latency (ms) |",
         "|---|---:|---:|---:|",
@@ -315,7 +305,7 @@ def main() -> None:
     clients = min(max(args.clients, 1), 128)
     started = time.monotonic()
     box = machine()
-    with Stack(database="ticketing_bench", redis_db=11, env=SERVER_ENV) as stack:
+    with Stack("bench_holds", env=SERVER_ENV) as stack:
         raw = asyncio.run(asyncio.wait_for(run(clients, seconds, rounds, stack), timeout=300))
     report: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -4,11 +4,12 @@
     .venv/bin/python -m load.stampede --strategies ttl,lock --variants reads --duration 10
 
 For each variant (`reads`: readers only; `holds`: plus bookings that invalidate the map) and
-each strategy it starts the real server (load/serve.py: uvicorn on a free port, a fresh
-`ticketing_stampede` database, Redis db 12) with SEAT_CACHE_STRATEGY and SEAT_QUERY_DELAY_MS
-set, creates one event with a large seat map, drives it (load/stampede_workload.py), and stops
-it. Then load/stampede_analysis.py turns the raw data into the figures, and
-load/stampede_report.py writes CSVs, PNGs and docs/results/stampede.md.
+each strategy it starts the real server (load/harness.py: uvicorn on a free port, a database and
+a Redis of the run's own) with SEAT_CACHE_STRATEGY and SEAT_QUERY_DELAY_MS set, creates one
+event with a large seat map, drives it (load/stampede/workload.py), and stops it. Then
+load/stampede/analysis.py turns the raw data into the figures, load/stampede/jitter.py runs the
+many-keys TTL-jitter experiment, and load/stampede/report.py writes CSVs, PNGs and
+docs/results/stampede.md.
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ from typing import Any
 import httpx
 
 from booking.cache import STRATEGIES
-from load import stampede_report as report
-from load.serve import Stack, machine
-from load.stampede_analysis import Summary, median_summary, summarize
-from load.stampede_workload import RunData, Workload, run
+from load.harness import RESULTS, Stack, create_event, machine
+from load.stampede import report
+from load.stampede.analysis import Summary, median_summary, summarize
+from load.stampede.workload import RunData, Workload, run
 
-RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results"
 VARIANTS = ("reads", "holds")
 
 
@@ -66,31 +66,21 @@ def server_env(args: argparse.Namespace, strategy: str) -> dict[str, str]:
     }
 
 
-def prepare_event(stack: Stack, args: argparse.Namespace) -> tuple[int, list[int], str]:
+async def prepare_event(stack: Stack, args: argparse.Namespace) -> tuple[int, list[int], str]:
     """One on-sale event without a waiting room, its seat ids, and a buyer's token."""
-    block = {"section": "A", "rows": args.rows, "seats_per_row": args.seats_per_row, "price": 5000}
-    with httpx.Client(base_url=stack.base_url, timeout=60) as client:
-        r = client.post(
-            "/api/admin/events",
-            json={
-                "name": "Stampede",
-                "starts_at": "2030-01-01T20:00:00+00:00",
-                "seats": [block],
-            },
-            headers=stack.admin_headers(),
+    async with httpx.AsyncClient(base_url=stack.base_url, timeout=60) as client:
+        event = await create_event(
+            client, name="Stampede", rows=args.rows, seats_per_row=args.seats_per_row
         )
-        r.raise_for_status()
-        event_id = int(r.json()["id"])
-        seats = client.get(f"/api/events/{event_id}/seats").raise_for_status().json()
-        user = client.post(
-            "/api/users", json={"name": "Booker", "email": f"booker.{event_id}@example.com"}
-        ).raise_for_status()
-    return event_id, [int(s["id"]) for s in seats], str(user.json()["token"])
+        user = await client.post(
+            "/api/users", json={"name": "Booker", "email": f"booker.{event.id}@example.com"}
+        )
+    return event.id, event.seat_ids, str(user.raise_for_status().json()["token"])
 
 
 def run_one(args: argparse.Namespace, variant: str, strategy: str) -> RunData:
-    with Stack("ticketing_stampede", 12, env=server_env(args, strategy), workers=0) as stack:
-        event_id, seat_ids, token = prepare_event(stack, args)
+    with Stack("stampede", env=server_env(args, strategy), workers=0) as stack:
+        event_id, seat_ids, token = asyncio.run(prepare_event(stack, args))
         holds = args.holds_per_second if variant == "holds" else 0.0
         workload = Workload(args.readers, args.duration, args.think, holds)
         return asyncio.run(run(stack.base_url, strategy, event_id, workload, seat_ids, token))

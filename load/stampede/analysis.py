@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from load.stampede_workload import SAMPLE_INTERVAL, Read, RunData
+from load.stampede.workload import SAMPLE_INTERVAL, Read, RunData
 
 EPISODE_GAP = 0.25
 EXPIRY_WINDOW = (-0.1, 0.5)  # seconds around each expiry moment that count as "at expiry"

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from load.stampede_analysis import (
+from load.stampede.analysis import (
     EPISODE_GAP,
     EXPIRY_WINDOW,
     Summary,
@@ -21,7 +21,7 @@ from load.stampede_analysis import (
     loads_per_expiry,
     refresh_moments,
 )
-from load.stampede_workload import RunData
+from load.stampede.workload import RunData
 
 Runs = dict[tuple[str, str], RunData]  # (variant, strategy) -> data
 
@@ -224,7 +224,7 @@ def write_markdown(
         "event's seat map. `reads` has readers only; `holds` adds bookings (2 seats per hold),",
         "each invalidating the map; a probe then times when the hold shows in the seat map.",
         "",
-        "How the figures are obtained (load/stampede_analysis.py): an *expiry* is a moment the",
+        "How the figures are obtained (load/stampede/analysis.py): an *expiry* is a moment the",
         "cache stopped being fresh (TTL expiry), seen as the first non-hit read (X-Cache",
         f"miss/load/stale) after at least {EPISODE_GAP} s of hits (or of nothing); in the holds",
         "variant each hold's invalidation counts as one too. Database loads are read from the",

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import platform
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt
 
-if TYPE_CHECKING:
-    from load.eviction_sweep import Row
+from load.eviction.sim import Row
+from load.harness import machine
 
 CLASSIC = ("lru", "lfu", "fifo")
 STYLE = {"opt": {"color": "black", "linestyle": "--", "linewidth": 2.0}}
@@ -96,18 +93,8 @@ def plot_throughput(path: Path, throughput: Mapping[str, float], setup: str) -> 
 
 
 def _machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{model}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
+    m = machine()
+    return f"{m['cpu']}, {m['cores']} logical cores, {m['platform']}, Python {m['python']}"
 
 
 def _summary(by: Mapping[str, Sequence[Row]], policies: Sequence[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Eviction simulator CLI (the contract in docs: DESIGN.md).
+"""Eviction simulator CLI: replay a trace through one policy of eviction/, or sweep them all.
 
 python -m load.eviction --trace FILE --policy lru --capacity 1000
     prints one JSON line {"policy", "capacity", "requests", "hits", "hit_ratio"}
@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eviction import POLICIES
-from load.eviction_sim import load_trace, simulate
+from load.eviction.sim import load_trace, simulate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["sweep"]:
-        from load.eviction_sweep import main as sweep_main  # matplotlib only when sweeping
+        from load.eviction.sweep import main as sweep_main  # matplotlib only when sweeping
 
         return sweep_main(args[1:])
     parser = argparse.ArgumentParser(prog="python -m load.eviction", description=__doc__)

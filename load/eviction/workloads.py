@@ -4,7 +4,7 @@ Each generator returns the list of keys; `write_trace` writes any of them to a f
 draw comes from one `numpy.random.Generator(seed)`, so a (generator, parameters, seed) triple always
 yields the same trace.
 
-    python -m load.workloads zipf --alpha 1.0 --requests 100000 --out /tmp/zipf.txt
+    python -m load.eviction.workloads zipf --alpha 1.0 --requests 100000 --out /tmp/zipf.txt
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ GENERATORS: dict[str, Callable[[argparse.Namespace], list[str]]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m load.workloads", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m load.eviction.workloads", description=__doc__)
     parser.add_argument("kind", choices=sorted(GENERATORS))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--requests", type=int, default=200_000)
