@@ -27,7 +27,7 @@ import httpx
 
 from booking.cache import STRATEGIES
 from load.harness import RESULTS, Stack, create_event, machine
-from load.stampede import report
+from load.stampede import jitter, report
 from load.stampede.analysis import Summary, median_summary, summarize
 from load.stampede.workload import RunData, Workload, run
 
@@ -50,6 +50,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--holds-per-second", type=float, default=2.0)
     p.add_argument("--repeat", type=int, default=2, help="runs per strategy; tables show medians")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--skip-jitter", action="store_true", help="not the many-keys jitter part")
+    jitter.add_arguments(p)
     return p.parse_args(argv)
 
 
@@ -125,7 +127,6 @@ def main(argv: list[str] | None = None) -> None:
     summaries = [
         median_summary(every[v, s]) for v in variants for s in strategies if (v, s) in every
     ]
-    all_runs = [x for v in variants for s in strategies for x in every.get((v, s), [])]
     params: dict[str, Any] = {
         "date": started,
         "duration_s": args.duration,
@@ -140,14 +141,20 @@ def main(argv: list[str] | None = None) -> None:
         "app": "1 uvicorn process",
         "repeat": args.repeat,
     }
-    files = report.write_csvs(args.out, summaries, all_runs, runs)
+    files = report.write_csvs(args.out, summaries, every, runs)
     files.append(report.plot_timelines(args.out, runs, variants, strategies))
     files.append(report.plot_latency(args.out, summaries, variants))
     files.append(report.plot_loads_per_expiry(args.out, summaries, variants))
     command = " ".join(
         [".venv/bin/python -m load.stampede", shlex.join(sys.argv[1:] if argv is None else argv)]
     ).rstrip()
-    md = report.write_markdown(args.out, summaries, variants, params, machine(), command, files)
+    jitter_lines: list[str] = []
+    if not args.skip_jitter:
+        jitter_lines, jitter_files = jitter.run(args, args.out)
+        files += jitter_files
+    md = report.write_markdown(
+        args.out, summaries, every, variants, params, machine(), command, files, jitter_lines
+    )
     print(f"results: {md}", *(f"         {p}" for p in files), sep="\n")
 
 

@@ -3,7 +3,9 @@
 Expiry episodes: the cache stops being fresh at an expiry; readers then get something other
 than a fresh hit (X-Cache miss/load/stale) until a new value is stored. Non-hit reads closer
 than EPISODE_GAP seconds apart form one episode; its start is the expiry moment. In the holds
-variant each hold's invalidation is such a moment too. Database loads (the server's
+variant each hold's invalidation is such a moment too, and the first non-hit read it causes
+(1-20 ms later) is the same moment, not a second one: moments closer than EPISODE_GAP are merged,
+so loads per moment is loads per invalidation or expiry. Database loads (the server's
 seat_cache_loads_total, sampled every 50 ms) are charged to the latest moment before them.
 `none` has no cache and so no expiries: its loads are reported per TTL-long window instead.
 A strategy whose readers never see the cache go stale (`xfetch` refreshing ahead of expiry in
@@ -52,6 +54,16 @@ class Summary:
     server_p50: float  # upper bucket bound from the server's own latency histogram
     server_p99: float
     runs: int = 1  # > 1: a median over repeated runs
+
+
+# The figures whose spread over repeated runs the report states beside the median.
+RANGED = ("throughput", "loads_per_expiry_mean", "loads_per_expiry_max", "p99", "p99_at_expiry")
+
+
+def value_range(runs: list[Summary], name: str) -> tuple[float, float]:
+    """(min, max) of field `name` over the runs, NaNs left out (NaN, NaN if none is finite)."""
+    finite = [float(getattr(r, name)) for r in runs if not math.isnan(float(getattr(r, name)))]
+    return (min(finite), max(finite)) if finite else (math.nan, math.nan)
 
 
 def median_summary(runs: list[Summary]) -> Summary:
@@ -108,9 +120,26 @@ def invalidation_moments(data: RunData) -> list[float]:
     return [h.t + h.latency for h in data.holds if h.status == 201]
 
 
+def merge_close(moments: list[float]) -> list[float]:
+    """Moments closer than EPISODE_GAP to the previous kept one are the same recomputation."""
+    kept: list[float] = []
+    for t in sorted(moments):
+        if not kept or t - kept[-1] > EPISODE_GAP:
+            kept.append(t)
+    return kept
+
+
 def refresh_moments(data: RunData) -> list[float]:
     """Expiry moments and invalidations, merged: the events that make a recomputation due."""
-    return sorted(expiry_moments(data.reads) + invalidation_moments(data))
+    return merge_close(expiry_moments(data.reads) + invalidation_moments(data))
+
+
+def moments_of(data: RunData) -> list[float]:
+    """The moments loads are charged to (none for `none`, which has no cache); the same list
+    feeds the summary, the CSV and the timeline plot."""
+    if data.strategy == "none":
+        return []
+    return refresh_moments(data) or load_episode_moments(load_events(data))
 
 
 def loads_per_expiry(moments: list[float], events: list[tuple[float, int]]) -> list[int]:
@@ -145,11 +174,10 @@ def summarize(data: RunData, variant: str, duration: float, ttl: float) -> Summa
     ok = [r for r in data.reads if r.status == 200]
     latencies = [r.latency for r in ok]
     events = load_events(data)
+    moments = moments_of(data)
     if data.strategy == "none":
-        moments: list[float] = []
         per = loads_per_window(events, ttl, duration)
     else:
-        moments = refresh_moments(data) or load_episode_moments(events)
         per = loads_per_expiry(moments, events)
     lo, hi = EXPIRY_WINDOW
     at_expiry = [
