@@ -181,7 +181,7 @@ def _ranged(s: Summary, every: Every, name: str, scale: float = 1.0, digits: int
     """The median, and (min–max) over the runs when there were several."""
     median = _fmt(float(getattr(s, name)) * scale, digits)
     runs = every.get((s.variant, s.strategy), [])
-    if len(runs) < 2:
+    if len(runs) < 2 or math.isnan(float(getattr(s, name))):
         return median
     lo, hi = value_range(runs, name)
     return f"{median} ({_fmt(lo * scale, digits)}–{_fmt(hi * scale, digits)})"
