@@ -19,8 +19,8 @@ import logging
 import os
 import threading
 
+from booking.jobqueue import JobQueue
 from booking.settings import Settings, load_settings
-from workers.queue import JobQueue
 from workers.runtime import runtime
 from workers.threads import WorkerThreads
 

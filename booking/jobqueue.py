@@ -1,5 +1,9 @@
 """Enqueueing the workers' jobs: payments on RQ_QUEUE; sweeps and expiries on their own queue
-(RQ_SWEEP_QUEUE), which every worker reads first, so they never wait behind a payment backlog."""
+(RQ_SWEEP_QUEUE), which every worker reads first, so they never wait behind a payment backlog.
+
+Part of booking (the web app enqueues, the workers run): jobs are named by their dotted path as
+strings, so booking never imports workers and the dependency runs one way, workers -> booking.
+"""
 
 from __future__ import annotations
 
