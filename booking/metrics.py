@@ -8,7 +8,6 @@ one process per port (the default `make run`), each process is its own scrape ta
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -27,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from booking.settings import multiprocess_metrics_dir
 
 HTTP_REQUESTS = Counter(
     "http_requests_total",
@@ -182,7 +183,7 @@ class HttpMetricsMiddleware:
 
 
 def render_metrics() -> bytes:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess_metrics_dir():
         registry = CollectorRegistry()
         prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -13,7 +13,8 @@ Isolation on a shared machine (nothing fixed is ever flushed or dropped):
   the end. With LOAD_REDIS_URL (e.g. redis://127.0.0.1:6379/9) that db is used only if it is empty;
   the harness claims it with a marker key and empties it at the end only while the marker is still
   its own.
-Logs of the subprocesses go to files under a temporary directory (printed on failure).
+Logs of the subprocesses go to files under a temporary directory (printed on failure). SIGTERM
+or SIGINT unwinds the run, so what it started and created is stopped and dropped.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -75,6 +77,19 @@ def machine() -> dict[str, str | int | float]:
         # Other work on the box (the cores are shared): the 1-minute load average when asked.
         "loadavg_1m": round(os.getloadavg()[0], 2),
     }
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (and SIGINT, which a shell ignores for background jobs) unwinds like Ctrl-C, so
+    the `with Stack` blocks stop the processes and drop what they created."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def unique_name(experiment: str) -> str:
@@ -248,6 +263,7 @@ class Stack:
         return value
 
     def start(self) -> Stack:
+        _exit_on_sigterm()
         try:
             self._enter(own_database(self.database))
             if not self._given_redis:
