@@ -42,7 +42,9 @@ HTTP_LATENCY = Histogram(
 )
 HOLDS_CREATED = Counter("holds_created_total", "Holds created")
 HOLD_CONFLICTS = Counter("hold_conflicts_total", "Holds refused because a seat was taken (409)")
-HOLDS_CANCELLED = Counter("holds_cancelled_total", "Reservations cancelled by their owner")
+HOLDS_CANCELLED = Counter(
+    "holds_cancelled_total", "Holds cancelled by their owner (not paid reservations refunded)"
+)
 HOLDS_EXPIRED = Counter("holds_expired_total", "Holds released at expiry", ["by"])
 PAYMENTS_REQUESTED = Counter("payments_requested_total", "Payment requests accepted (new keys)")
 PAYMENTS_RESCUED = Counter(
