@@ -3,11 +3,15 @@ strategy lets through (the loader costs real PostgreSQL time).
 
 The caches run on a FakeClock that stands still during a burst and moves only when a test
 expires the key, so a value loaded in the burst cannot expire before the burst ends however
-slowly a busy machine runs it; the rng is fixed where XFetch's early draw would add loads."""
+slowly a busy machine runs it; the rng is fixed where XFetch's early draw would add loads; and a
+burst's loads wait until every reader has counted its miss (GatedLoader), so whether a slow
+reader's miss comes before or after the first load is stored is decided the same way on any
+machine: all readers are concurrent with the load."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncpg
 import pytest
@@ -31,6 +35,29 @@ pytest_plugins = ["tests.cache_fixtures"]
 
 CONCURRENCY = 200
 UNPROTECTED = ("none", "ttl", "xfetch-pure")  # every reader that misses runs the loader
+GATE_TIMEOUT_SECONDS = 30.0  # a hang guard only
+LONG_LOCK_MS = 60_000  # the gate holds the lock holder: its lock must not run out meanwhile
+
+
+class GatedLoader(DbLoader):
+    """Once armed for a strategy and n readers, each load waits until those n readers have
+    counted their miss (seat_cache_misses_total) before it runs the query."""
+
+    def __init__(self, pool: asyncpg.Pool | None, delay: float = 0.05) -> None:
+        super().__init__(pool, delay)
+        self._gate: tuple[str, float] | None = None
+
+    def arm(self, strategy: str, readers: int) -> None:
+        self._gate = (strategy, metric("seat_cache_misses_total", strategy) + readers)
+
+    async def __call__(self) -> bytes:
+        if self._gate is not None:
+            strategy, target = self._gate
+            deadline = time.monotonic() + GATE_TIMEOUT_SECONDS
+            while metric("seat_cache_misses_total", strategy) < target:
+                assert time.monotonic() < deadline, "the burst's readers never all missed"
+                await asyncio.sleep(0.005)
+        return await super().__call__()
 
 
 async def burst(cache: SeatCache, loader: DbLoader, n: int = CONCURRENCY) -> list[CachedValue]:
@@ -55,23 +82,25 @@ async def expire(cache: SeatCache, loader: DbLoader, clock: FakeClock, ttl: floa
     ("strategy", "low", "high"),
     [
         ("none", CONCURRENCY, CONCURRENCY),
-        # The stampede: every reader that misses loads (how many miss before the first load is
-        # stored depends on the machine's speed; loads == misses does not).
-        ("ttl", 2, CONCURRENCY),
+        ("ttl", CONCURRENCY, CONCURRENCY),  # the stampede: every reader loads
         ("lock", 1, 1),
         ("singleflight", 1, 1),
         ("swr", 1, 1),  # nothing servable yet: falls back to the lock
         ("xfetch", 1, 1),  # the guard: a cold (or invalidated) key is loaded once
-        ("xfetch-pure", 2, CONCURRENCY),  # the paper's formula alone cannot help a cold key
+        ("xfetch-pure", CONCURRENCY, CONCURRENCY),  # the formula alone cannot help a cold key
     ],
 )
 async def test_cold_key(
     redis_client: Redis, pg_pool: asyncpg.Pool, strategy: str, low: int, high: int
 ) -> None:
-    cache = make_cache(strategy, redis_client, clock=FakeClock(), rng=never_early)
-    loader = DbLoader(pg_pool)
+    cache = make_cache(
+        strategy, redis_client, clock=FakeClock(), rng=never_early,
+        seat_cache_lock_ttl_ms=LONG_LOCK_MS,
+    )  # fmt: skip
+    loader = GatedLoader(pg_pool)
     before = metric("seat_cache_loads_total", strategy)
     misses = metric("seat_cache_misses_total", strategy)
+    loader.arm(strategy, CONCURRENCY)
     await burst(cache, loader)
     assert low <= loader.calls <= high
     assert metric("seat_cache_loads_total", strategy) - before == loader.calls
@@ -82,18 +111,20 @@ async def test_cold_key(
 
 @pytest.mark.parametrize(
     ("strategy", "low", "high"),
-    [("ttl", 2, CONCURRENCY), ("lock", 1, 1), ("xfetch", 1, 1)],
+    [("ttl", CONCURRENCY, CONCURRENCY), ("lock", 1, 1), ("xfetch", 1, 1)],
 )
 async def test_just_expired_key(
     redis_client: Redis, pg_pool: asyncpg.Pool, strategy: str, low: int, high: int
 ) -> None:
     clock = FakeClock()
     cache = make_cache(
-        strategy, redis_client, clock=clock, rng=never_early, seat_cache_ttl_seconds=0.3
-    )
-    loader = DbLoader(pg_pool)
+        strategy, redis_client, clock=clock, rng=never_early, seat_cache_ttl_seconds=0.3,
+        seat_cache_lock_ttl_ms=LONG_LOCK_MS,
+    )  # fmt: skip
+    loader = GatedLoader(pg_pool)
     await expire(cache, loader, clock, 0.3)
     misses = metric("seat_cache_misses_total", strategy)
+    loader.arm(strategy, CONCURRENCY)
     results = await burst(cache, loader)
     assert low <= loader.calls <= high
     if strategy in UNPROTECTED:
