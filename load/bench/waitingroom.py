@@ -315,7 +315,7 @@ def _markdown(r: dict[str, Any]) -> str:
         "# Waiting-room overhead benchmark",
         "",
         f"- date: {r['date']}",
-        f"- machine: {m['cpu']}, {m['cpus']} CPUs (shared with other engineers' work), "
+        f"- machine: {m['cpu']}, {m['cores']} CPUs (shared with other engineers' work), "
         f"Python {m['python']}, {m['platform']}",
         f"- parameters: {p['rounds']} rounds × (bare, join, poll), {p['requests_per_phase']} "
         f"requests per phase (cap {p['phase_time_cap_seconds']} s), concurrency "
