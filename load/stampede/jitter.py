@@ -9,7 +9,7 @@ expiry, so the only bursts left are those of many keys expiring together) on a p
 `duration` seconds. The loader stands in for the seat query (a fixed `load_ms` sleep) and records
 when each load began; the figure is loads per second over time, in 100 ms bins.
 
-    .venv/bin/python -m load.stampede.jitter --keys 300 --duration 10   # also run by load.stampede
+    .venv/bin/python -m load.stampede.jitter --jitter-keys 300   # also part of load.stampede
 """
 
 from __future__ import annotations
@@ -60,19 +60,21 @@ class JitterRun:
 async def run_one(
     redis_url: str, args: argparse.Namespace, jitter: float, prefix: str
 ) -> JitterRun:
-    redis = Redis.from_url(redis_url, max_connections=2 * (args.keys + args.readers) + 10)
+    redis = Redis.from_url(
+        redis_url, max_connections=2 * (args.jitter_keys + args.jitter_readers) + 10
+    )
     # A stale window (B = 2 TTL) as in the app's defaults: readers are not held up by a key's
     # recomputation, so when keys expire together their loads land together.
-    config = CacheConfig(ttl=args.ttl, stale_bound=2 * args.ttl, jitter=jitter)
-    cache = REDIS_STRATEGIES[args.strategy](redis, config)
-    keys = [f"{prefix}{seat_map_key(i)}" for i in range(args.keys)]
+    config = CacheConfig(ttl=args.jitter_ttl, stale_bound=2 * args.jitter_ttl, jitter=jitter)
+    cache = REDIS_STRATEGIES[args.jitter_strategy](redis, config)
+    keys = [f"{prefix}{seat_map_key(i)}" for i in range(args.jitter_keys)]
     starts: list[float] = []
     t0 = time.perf_counter()
     body = b"x" * 1024
 
     async def loader() -> bytes:
         starts.append(time.perf_counter() - t0)
-        await asyncio.sleep(args.load_ms / 1000)
+        await asyncio.sleep(args.jitter_load_ms / 1000)
         return body
 
     reads = 0
@@ -82,19 +84,19 @@ async def run_one(
         while time.perf_counter() < deadline:
             await cache.get(rng.choice(keys), loader)
             reads += 1
-            await asyncio.sleep(args.think_ms / 1000 * rng.uniform(0.5, 1.5))
+            await asyncio.sleep(args.jitter_think_ms / 1000 * rng.uniform(0.5, 1.5))
 
     try:
         await asyncio.gather(*(cache.get(k, loader) for k in keys))  # the sale opens
         opening = len(starts)
         origin = min(starts)
-        deadline = time.perf_counter() + args.duration
-        await asyncio.gather(*(reader(random.Random(i)) for i in range(args.readers)))
+        deadline = time.perf_counter() + args.jitter_duration
+        await asyncio.gather(*(reader(random.Random(i)) for i in range(args.jitter_readers)))
     finally:
         await cache.aclose()
         await redis.aclose()
     after = [t - origin for t in starts[opening:]]
-    return JitterRun(jitter, opening, after, reads, args.duration)
+    return JitterRun(jitter, opening, after, reads, args.jitter_duration)
 
 
 def plot(out: Path, runs: list[JitterRun], ttl: float, keys: int) -> Path:
@@ -129,10 +131,11 @@ def markdown(runs: list[JitterRun], args: argparse.Namespace) -> list[str]:
     lines = [
         "## Many keys, one TTL: TTL jitter",
         "",
-        f"{args.keys} seat maps loaded at the sale's opening, TTL {args.ttl:g} s, strategy"
-        f" `{args.strategy}`, {args.readers} closed-loop readers of random keys"
-        f" ({args.think_ms:g} ms think), loader = a {args.load_ms:g} ms sleep standing in for the"
-        f" seat query, {args.duration:g} s per run, a private Redis (load/stampede/jitter.py).",
+        f"{args.jitter_keys} seat maps loaded at the sale's opening, TTL {args.jitter_ttl:g} s,"
+        f" strategy `{args.jitter_strategy}`, {args.jitter_readers} closed-loop readers of random"
+        f" keys ({args.jitter_think_ms:g} ms think), loader = a {args.jitter_load_ms:g} ms sleep"
+        f" standing in for the seat query, {args.jitter_duration:g} s per run, a private Redis"
+        " (load/stampede/jitter.py).",
         "Loads after the opening (which loads every key once, at t = 0); peak = the highest",
         "loads per second in one 100 ms bin; mean = loads / duration. Jitter shortens lifetimes",
         "(by up to the fraction), so it costs some extra loads in exchange for a lower peak.",
@@ -143,7 +146,7 @@ def markdown(runs: list[JitterRun], args: argparse.Namespace) -> list[str]:
     for r in runs:
         lines.append(
             f"| {r.jitter:g} | {len(r.load_starts)} | {r.reads} | {r.peak():.0f} |"
-            f" {len(r.load_starts) / args.duration:.0f} |"
+            f" {len(r.load_starts) / args.jitter_duration:.0f} |"
         )
     lines += ["", "![loads per second with and without jitter](stampede_jitter.png)", ""]
     return lines
@@ -157,14 +160,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--jitter-keys", dest="keys", type=int, default=300)
-    p.add_argument("--jitter-ttl", dest="ttl", type=float, default=2.0)
+    """Options of their own (jitter_* names): load.stampede adds them to its parser too."""
+    p.add_argument("--jitter-keys", dest="jitter_keys", type=int, default=300)
+    p.add_argument("--jitter-ttl", dest="jitter_ttl", type=float, default=2.0)
     p.add_argument("--jitters", default="0,0.2,0.5", help="SEAT_CACHE_TTL_JITTER values")
-    p.add_argument("--jitter-duration", dest="duration", type=float, default=10.0)
-    p.add_argument("--jitter-readers", dest="readers", type=int, default=150)
-    p.add_argument("--jitter-think-ms", dest="think_ms", type=float, default=20.0)
-    p.add_argument("--jitter-load-ms", dest="load_ms", type=float, default=50.0)
-    p.add_argument("--jitter-strategy", dest="strategy", default="lock")
+    p.add_argument("--jitter-duration", dest="jitter_duration", type=float, default=15.0)
+    p.add_argument("--jitter-readers", dest="jitter_readers", type=int, default=200)
+    p.add_argument("--jitter-think-ms", dest="jitter_think_ms", type=float, default=20.0)
+    p.add_argument("--jitter-load-ms", dest="jitter_load_ms", type=float, default=50.0)
+    p.add_argument("--jitter-strategy", dest="jitter_strategy", default="lock")
 
 
 def run(args: argparse.Namespace, out: Path) -> tuple[list[str], list[Path]]:
@@ -179,7 +183,10 @@ def run(args: argparse.Namespace, out: Path) -> tuple[list[str], list[Path]]:
                 flush=True,
             )
             runs.append(r)
-    return markdown(runs, args), [write_csv(out, runs), plot(out, runs, args.ttl, args.keys)]
+    return markdown(runs, args), [
+        write_csv(out, runs),
+        plot(out, runs, args.jitter_ttl, args.jitter_keys),
+    ]
 
 
 def main() -> None:
