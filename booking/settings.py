@@ -38,7 +38,9 @@ ENV_DEFAULTS: dict[str, str] = {
     "ADMISSION_SECRET": "dev-only-admission-secret-change-me",
     "ADMIN_TOKEN": "dev-admin-token",
     "ADMITTER_ENABLED": "1",
-    "SEAT_CACHE_STRATEGY": "swr",  # 1 load per expiry or hold, no reader waits: results/stampede.md
+    # swr: one load per expiry or hold while readers get the stale copy (within the bound);
+    # docs/results/stampede.md has every strategy's loads and p99 (lock/xfetch/swr ranges overlap).
+    "SEAT_CACHE_STRATEGY": "swr",
     "SEAT_CACHE_TTL_SECONDS": "2.0",
     "SEAT_CACHE_TTL_JITTER": "0.0",  # fraction of the TTL in [0, 1), only ever shortens it
     "SEAT_CACHE_STALE_BOUND_SECONDS": "4.0",  # > TTL: lock/xfetch/swr get a stale window
