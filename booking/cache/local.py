@@ -2,7 +2,7 @@
 
 Absorbs hot-key reads before they reach Redis. Entries live at most LOCAL_TTL_SECONDS and never
 past the value's own logical expiry, so the stale bound still holds; the eviction policy
-(eviction) decides what to drop when full. Only fresh values are kept locally:
+(the top-level eviction package) decides what to drop when full. Only fresh values are kept locally:
 stale serving and refresh decisions stay with the strategy behind it.
 """
 
