@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("booking", "eviction", "waitingroom", "workers", "load", "tests")
+PACKAGES = ("booking", "eviction", "waitingroom", "workers", "load", "ops", "tests")
 
 Graph = dict[str, set[str]]
 
