@@ -30,6 +30,7 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Run from /app (PYTHONPATH): booking/app.py finds templates/ beside the booking package.
 COPY booking ./booking
+COPY eviction ./eviction
 COPY waitingroom ./waitingroom
 COPY workers ./workers
 COPY templates ./templates

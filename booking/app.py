@@ -22,6 +22,7 @@ from booking.clientip import ClientIPMiddleware
 from booking.db import create_pool
 from booking.defence import build_defence
 from booking.errors import EXCEPTION_HANDLERS
+from booking.jobqueue import JobQueue
 from booking.metrics import HttpMetricsMiddleware
 from booking.provider import open_provider
 from booking.rooms import enabled_room_configs, room_config
@@ -45,7 +46,6 @@ from waitingroom import RoomConfig, WaitingRoom, build_routes, run_admitter
 from waitingroom.gate import build_gate_routes
 from waitingroom.signing import KeyRing
 from waitingroom.token_routes import build_token_routes
-from workers.queue import JobQueue
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 

@@ -8,13 +8,13 @@ CLIENT child spans; a payment's RQ job continues the request's trace (`booking.t
 
 from __future__ import annotations
 
-import os
-
 from starlette.applications import Starlette
+
+from booking.settings import library_default
 
 # Read by the Starlette instrumentation at import: probes and scrapes are not worth a trace.
 EXCLUDED_URLS = "/metrics,/healthz,/readyz,/static"
-os.environ.setdefault("OTEL_PYTHON_STARLETTE_EXCLUDED_URLS", EXCLUDED_URLS)
+library_default("OTEL_PYTHON_STARLETTE_EXCLUDED_URLS", EXCLUDED_URLS)
 
 _libraries_done = False
 

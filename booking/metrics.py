@@ -8,7 +8,6 @@ one process per port (the default `make run`), each process is its own scrape ta
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +27,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from booking.settings import multiprocess_metrics_dir
+
 HTTP_REQUESTS = Counter(
     "http_requests_total",
     "HTTP requests by route template and status",
@@ -41,7 +42,9 @@ HTTP_LATENCY = Histogram(
 )
 HOLDS_CREATED = Counter("holds_created_total", "Holds created")
 HOLD_CONFLICTS = Counter("hold_conflicts_total", "Holds refused because a seat was taken (409)")
-HOLDS_CANCELLED = Counter("holds_cancelled_total", "Reservations cancelled by their owner")
+HOLDS_CANCELLED = Counter(
+    "holds_cancelled_total", "Holds cancelled by their owner (not paid reservations refunded)"
+)
 HOLDS_EXPIRED = Counter("holds_expired_total", "Holds released at expiry", ["by"])
 PAYMENTS_REQUESTED = Counter("payments_requested_total", "Payment requests accepted (new keys)")
 PAYMENTS_RESCUED = Counter(
@@ -182,7 +185,7 @@ class HttpMetricsMiddleware:
 
 
 def render_metrics() -> bytes:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiprocess_metrics_dir():
         registry = CollectorRegistry()
         prom_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

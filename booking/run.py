@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import sys
 from booking.db import create_pool, migrate_url
 from booking.preflight import preflight
 from booking.seed import seed_demo
-from booking.settings import Settings, load_settings
+from booking.settings import Settings, child_env, load_settings
 from booking.supervise import Supervised
 
 
@@ -86,7 +85,7 @@ def main() -> None:
             functools.partial(
                 subprocess.Popen,
                 [sys.executable, "-m", "workers.run"],
-                env={**os.environ, "WORKER_METRICS_PORT": str(worker_metrics_port(settings, i))},
+                env=child_env(WORKER_METRICS_PORT=str(worker_metrics_port(settings, i))),
             ),
         )
         for i in range(settings.workers)
@@ -106,12 +105,12 @@ def main() -> None:
             # X-Forwarded-For is the app's job (TRUSTED_PROXIES, booking/clientip.py).
             "--no-proxy-headers",
         ],
-        env=os.environ.copy(),
+        env=child_env(),
     )
     children = [web]
     command = dashboard_command(settings)
     if command is not None:
-        children.append(subprocess.Popen(command, env=os.environ.copy()))
+        children.append(subprocess.Popen(command, env=child_env()))
     base = f"http://{settings.host}:{settings.port}"
     print(f"service: {base}/  waiting room: {base}/events/{event_id}/waiting-room")
     print(f"metrics: {base}/metrics  readiness: {base}/readyz  (Ctrl-C stops them all)")

@@ -1,4 +1,5 @@
-"""The seat map behind the seat cache: key naming, loading and invalidation.
+"""The seat map behind the seat cache: loading (404 for an unknown event) and invalidation;
+the key is booking.cache.seat_map_key.
 
 When Redis is unreachable the seat map is read from PostgreSQL directly (X-Cache: load):
 PostgreSQL holds the truth, so an outage of the cache costs load, not availability.

@@ -1,10 +1,15 @@
 """The one settings object, read only from environment variables.
 
-Defaults work on the development machine: local PostgreSQL and Redis, port 8000.
+Defaults work on the development machine: local PostgreSQL and Redis, port 8000. Values are parsed
+strictly: a boolean is one of 1/0/true/false/yes/no/on/off, a number must parse (and be finite);
+anything else stops the start with the variable's name (SettingsError). This module is the only
+one that reads the process environment; the few places that must look at it or hand it on to
+child processes call the helpers at the end.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 from typing import Any
@@ -24,7 +29,7 @@ ENV_DEFAULTS: dict[str, str] = {
     "DB_POOL_MAX": "20",
     "HOLD_SECONDS": "300",
     "MAX_SEATS_PER_HOLD": "10",
-    "SWEEP_INTERVAL_SECONDS": "30",
+    "SWEEP_INTERVAL_SECONDS": "30",  # 0 turns the overdue-hold sweep off; negative is refused
     "PAYMENT_RESCUE_SECONDS": "15",
     "RQ_QUEUE": "ticketing",
     "WORKERS": "2",
@@ -33,7 +38,9 @@ ENV_DEFAULTS: dict[str, str] = {
     "ADMISSION_SECRET": "dev-only-admission-secret-change-me",
     "ADMIN_TOKEN": "dev-admin-token",
     "ADMITTER_ENABLED": "1",
-    "SEAT_CACHE_STRATEGY": "swr",  # the stampede experiment's best p99 (docs/results/stampede.md)
+    # swr: one load per expiry or hold while readers get the stale copy (within the bound);
+    # docs/results/stampede.md has every strategy's loads and p99 (lock/xfetch/swr ranges overlap).
+    "SEAT_CACHE_STRATEGY": "swr",
     "SEAT_CACHE_TTL_SECONDS": "2.0",
     "SEAT_CACHE_TTL_JITTER": "0.0",  # fraction of the TTL in [0, 1), only ever shortens it
     "SEAT_CACHE_STALE_BOUND_SECONDS": "4.0",  # > TTL: lock/xfetch/swr get a stale window
@@ -155,13 +162,30 @@ class Settings:
     pow_challenge_ttl_seconds: int
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class SettingsError(ValueError):
+    """A variable that does not parse: the message names it, and the process does not start."""
+
+
 def _convert(raw: str, kind: Any) -> Any:
+    """Parse `raw` as `kind` (the field's type or its name); ValueError if it does not parse."""
     if kind in (bool, "bool"):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ValueError(f"not a boolean (one of {'/'.join(sorted(TRUE_WORDS | FALSE_WORDS))})")
     if kind in (int, "int"):
         return int(raw)
     if kind in (float, "float"):
-        return float(raw)
+        value = float(raw)
+        if not math.isfinite(value):
+            raise ValueError("not a finite number")
+        return value
     return raw
 
 
@@ -175,10 +199,15 @@ def load_settings(env: dict[str, str] | None = None, **overrides: Any) -> Settin
         try:
             values[f.name] = _convert(raw, f.type)
         except ValueError as exc:
-            raise ValueError(
-                f"environment variable {name}={raw!r} is not a valid {f.type}"
+            raise SettingsError(
+                f"environment variable {name}={raw!r} is not a valid {f.type}: {exc}"
             ) from exc
     values.update(overrides)
+    if values["sweep_interval_seconds"] < 0:
+        raise SettingsError(
+            f"environment variable SWEEP_INTERVAL_SECONDS={values['sweep_interval_seconds']!r}"
+            " must be >= 0 (0 turns the overdue-hold sweep off)"
+        )
     settings = Settings(**values)
     check_app_env(settings)
     return settings
@@ -246,3 +275,27 @@ def gate_cookie_secure(settings: Settings) -> bool:
     if value in ("1", "true", "yes", "on", "0", "false", "no", "off"):
         return value in ("1", "true", "yes", "on")
     raise ValueError(f"environment variable GATE_COOKIE_SECURE={value!r} is not auto, 1 or 0")
+
+
+# --- the process environment, for the few places that must look at it or pass it on ----------
+
+
+def multiprocess_metrics_dir() -> str:
+    """PROMETHEUS_MULTIPROC_DIR as it is now (prometheus_client reads it at import time too)."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR", ENV_DEFAULTS["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def leave_multiprocess_metrics() -> None:
+    """Forget PROMETHEUS_MULTIPROC_DIR in this process (a worker serves its own registry)."""
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    os.environ.pop("prometheus_multiproc_dir", None)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment plus `extra`, for a child process (web, worker, dashboard)."""
+    return {**os.environ, **extra}
+
+
+def library_default(name: str, value: str) -> None:
+    """Set a third-party library's variable unless the operator already did."""
+    os.environ.setdefault(name, value)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -63,8 +65,29 @@ def settings_for(strategy: str, **overrides: Any) -> Settings:
     return load_settings(env={}, **base)
 
 
-def make_cache(strategy: str, redis: Redis, **overrides: Any) -> SeatCache:
-    return build_seat_cache(settings_for(strategy, **overrides), redis)
+class FakeClock:
+    """A wall clock that moves only when the test says so (`advance`): what a cache decides then
+    follows the test's steps, not how fast a busy machine runs them. Starts at the real time."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_cache(
+    strategy: str,
+    redis: Redis,
+    *,
+    clock: Callable[[], float] = time.time,
+    rng: Callable[[], float] = random.random,
+    **overrides: Any,
+) -> SeatCache:
+    return build_seat_cache(settings_for(strategy, **overrides), redis, clock=clock, rng=rng)
 
 
 def config_for(**overrides: Any) -> CacheConfig:

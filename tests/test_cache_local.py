@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from redis.asyncio import Redis
 
 from booking.cache.local import LocalTier
-from tests.cache_helpers import KEY, DbLoader, make_cache, metric
+from tests.cache_helpers import KEY, DbLoader, FakeClock, make_cache, metric
 
 pytest_plugins = ["tests.cache_fixtures"]
 
@@ -17,9 +15,11 @@ pytest_plugins = ["tests.cache_fixtures"]
 async def test_local_tier_answers_without_redis_until_its_ttl(
     redis_client: Redis, policy: str
 ) -> None:
+    clock = FakeClock()  # the local TTL runs out when the test says, not when the machine is slow
     cache = make_cache(
         "ttl",
         redis_client,
+        clock=clock,
         seat_cache_capacity=4,
         seat_cache_eviction=policy,
         seat_cache_ttl_seconds=5.0,
@@ -29,7 +29,7 @@ async def test_local_tier_answers_without_redis_until_its_ttl(
     await cache.get(KEY, loader)
     await redis_client.flushdb()  # only the local copy is left
     assert (await cache.get(KEY, loader)).source == "hit"
-    await asyncio.sleep(0.55)  # past the local TTL (0.5 s); Redis is empty, so: a load
+    clock.advance(0.55)  # past the local TTL (0.5 s); Redis is empty, so: a load
     assert (await cache.get(KEY, loader)).source == "load"
     assert loader.calls == 2
     await cache.aclose()

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from booking.cache.base import CachedValue
-from booking.cache.envelope import Envelope
-from booking.cache.redislock import RedisLock
-from booking.cache.store import RedisStore
+from booking.cache.base import CachedValue, Envelope
+from booking.cache.strategy import RedisLock, RedisStore, RedisStrategy
 from tests.cache_helpers import KEY, DbLoader, make_cache, version_of
 
 pytest_plugins = ["tests.cache_fixtures"]
@@ -23,6 +21,8 @@ pytest_plugins = ["tests.cache_fixtures"]
 TTL = 0.5
 BOUND = 1.0
 DELETES_ON_INVALIDATE = {"ttl", "singleflight", "xfetch-pure"}
+WRITE_EVERY = 0.15  # seconds between a writer's changes
+MIN_READS_EACH = 30  # 8 readers: at least 240 reads however slow the machine
 
 
 async def run_workload(
@@ -39,7 +39,10 @@ async def run_workload(
     loader = DbLoader(None)
     invalidated: list[float] = []  # when each invalidate() had returned
     reads: list[tuple[float, CachedValue]] = []
-    deadline = time.monotonic() + seconds
+    # Counted, not timed: a busy machine makes the run longer, not thinner.
+    writes = round(seconds / WRITE_EVERY)
+    writes_done = asyncio.Event()
+    hang_guard = time.monotonic() + 20 * seconds
 
     async def slow_loader() -> bytes:
         value = await loader()  # the version is taken before the "query" runs
@@ -47,16 +50,19 @@ async def run_workload(
         return value
 
     async def writer() -> None:
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.15)
+        for _ in range(writes):
+            await asyncio.sleep(WRITE_EVERY)
             loader.bump()
             await cache.invalidate(KEY)
             invalidated.append(time.time())
+        writes_done.set()
 
     async def reader() -> None:
-        while time.monotonic() < deadline:
+        n = 0
+        while (n < MIN_READS_EACH or not writes_done.is_set()) and time.monotonic() < hang_guard:
             started = time.time()
             reads.append((started, await cache.get(KEY, slow_loader)))
+            n += 1
             await asyncio.sleep(0.005)
 
     await asyncio.gather(writer(), *(reader() for _ in range(8)))
@@ -134,7 +140,8 @@ async def test_invalidation_marks_stale_but_keeps_a_servable_copy(
     assert (first.source, version_of(first.value)) == (
         ("stale", 0) if strategy == "swr" else ("load", 1)
     )
-    await asyncio.sleep(0.1)
+    assert isinstance(cache, RedisStrategy)
+    await cache.wait_refreshes()  # swr's refresh runs behind the reader: let it finish
     second = await cache.get(KEY, loader)
     assert (second.source, version_of(second.value)) == ("hit", 1)
     await cache.aclose()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from load.stampede_analysis import expiry_moments, load_events, loads_per_expiry, summarize
-from load.stampede_workload import Hold, Read, RunData, Sample, parse_counters
+from load.stampede.analysis import expiry_moments, load_events, loads_per_expiry, summarize
+from load.stampede.workload import Hold, Read, RunData, Sample, parse_counters
 
 
 def _reads(pattern: list[tuple[float, str]]) -> list[Read]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from booking.cache import STRATEGIES, CacheConfig, build_seat_cache, seat_map_key
-from booking.cache.envelope import Envelope, decode, encode
-from booking.cache.redislock import RedisLock
+from booking.cache.base import Envelope, decode, encode
+from booking.cache.strategy import RedisLock
 from tests.cache_helpers import KEY, TEST_REDIS_URL, DbLoader, config_for, settings_for
 
 pytest_plugins = ["tests.cache_fixtures"]
@@ -89,11 +87,13 @@ async def test_factory_copes_with_a_decoding_client(redis_client: Redis) -> None
 
 
 async def test_lock_is_released_only_by_its_owner(redis_client: Redis) -> None:
-    lock = RedisLock(redis_client, ttl_seconds=0.05)
+    lock = RedisLock(redis_client, ttl_seconds=30.0)  # never runs out by itself in this test
     first = await lock.acquire(KEY)
     assert first is not None
     assert await lock.acquire(KEY) is None
-    await asyncio.sleep(0.08)  # first holder's lock expires (it "died" or ran too long)
+    # The first holder's TTL runs out (it "died" or ran too long): Redis drops the key.
+    assert await redis_client.ttl(lock.key(KEY)) > 0
+    await redis_client.delete(lock.key(KEY))
     second = await lock.acquire(KEY)
     assert second is not None
     assert not await lock.release(KEY, first)  # the late first holder must not free the second's

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from load import workloads
-from load.eviction_sim import load_trace
-from load.eviction_sweep import main as sweep_main
+from load.eviction import workloads
+from load.eviction.sim import load_trace
+from load.eviction.sweep import main as sweep_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

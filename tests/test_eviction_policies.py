@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from booking.cache.eviction import POLICIES, make_policy
-from booking.cache.eviction.arc import ARC
-from booking.cache.eviction.base import EvictionPolicy
-from booking.cache.eviction.opt import OPT, next_uses
-from booking.cache.eviction.s3fifo import S3FIFO
-from booking.cache.eviction.sketch import CountMinSketch
-from booking.cache.eviction.wtinylfu import WTinyLFU
+from eviction import POLICIES, make_policy
+from eviction.arc import ARC
+from eviction.base import EvictionPolicy
+from eviction.opt import OPT, next_uses
+from eviction.s3fifo import S3FIFO
+from eviction.sketch import CountMinSketch
+from eviction.wtinylfu import WTinyLFU
 
 
 def replay(policy: EvictionPolicy[str, str], trace: str) -> tuple[int, list[str]]:

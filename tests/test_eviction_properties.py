@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from booking.cache.eviction import ONLINE, POLICIES, make_policy
-from booking.cache.eviction.base import EvictionPolicy
+from eviction import ONLINE, POLICIES, make_policy
+from eviction.base import EvictionPolicy
 
 ALPHABET = 12
 traces = st.lists(st.integers(0, ALPHABET - 1), min_size=0, max_size=150)

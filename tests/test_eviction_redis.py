@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from load.redis_eviction import main
+from load.eviction.redis_direct import main
+from load.harness import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
 
 
 def test_redis_lru_and_lfu_evict_and_count(tmp_path: Path) -> None:
-    with socket.socket() as s:  # a port nobody uses, not the shared 6379
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a port nobody uses, not the shared 6379
     args = ["--out", str(tmp_path), "--requests", "3000", "--keys", "1500", "--maxmemory-mb", "2"]
     assert main([*args, "--port", str(port)]) == 0
     with (tmp_path / "eviction_redis.csv").open() as f:

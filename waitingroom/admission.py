@@ -8,14 +8,11 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from waitingroom.config import RoomConfig
 from waitingroom.keys import RoomKeys
 from waitingroom.scripts import Scripts
-
-if TYPE_CHECKING:
-    from waitingroom.room import WaitingRoom
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +29,17 @@ class Admitted:
     rate_at_join: float
 
 
+class Ticker(Protocol):
+    """What the admitter loop needs of a room (WaitingRoom answers it; admission does not import
+    room, so the dependency runs one way: room -> admission)."""
+
+    clock: Callable[[], float]
+
+    async def admit_tick(self, config: RoomConfig) -> list[str]: ...
+
+
 @dataclass(frozen=True)
 class TickOutcome:
-    ticked: bool  # False: another process already ran this second's tick
     expired: int
     queue_length: int  # queue plus pre-queue
     active: int
@@ -85,8 +90,8 @@ async def tick(
         ],
     )
     admitted = [_parse_joined(_s(res[i]), _s(res[i + 1])) for i in range(5, len(res), 2)]
+    # res[0] says whether this call ran the second's tick; the outcome is used either way.
     return TickOutcome(
-        ticked=bool(int(res[0])),
         expired=int(res[1]),
         queue_length=int(res[2]) + int(res[4]),
         active=int(res[3]),
@@ -95,7 +100,7 @@ async def tick(
 
 
 async def run_admitter(
-    room: WaitingRoom,
+    room: Ticker,
     get_configs: Callable[[], Awaitable[list[RoomConfig]]],
     stop: asyncio.Event,
     *,

@@ -50,7 +50,8 @@ def build_routes(
     """Routes: join, poll and leave the queue (the app that mounts them renders the page).
 
     `get_config(event_id)` returns None for an unknown event; `authenticate(request)` returns
-    the user id or raises HTTPException(401) itself.
+    the user id or raises an exception the mounting app's handlers answer with 401 (the booking
+    app's raises its Problem; these routes do not catch it).
     """
 
     async def join(request: Request) -> Response:

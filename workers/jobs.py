@@ -20,8 +20,8 @@ from typing import Any
 from booking import metrics
 from booking.expiries import expiry_key, pop_due, reschedule
 from booking.holds import expire_overdue
+from booking.jobqueue import JobQueue
 from booking.payments import complete_payment, refunds_owed, settle_refund, stranded_payments
-from workers.queue import JobQueue
 from workers.rescue import rescue_payments
 from workers.runtime import Runtime, runtime
 from workers.side_effects import after_release, after_sale

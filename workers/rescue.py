@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from workers.queue import JobQueue, payment_job_id
+from booking.jobqueue import JobQueue, payment_job_id
 
 log = logging.getLogger(__name__)
 

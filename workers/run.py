@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import threading
 
-from booking.settings import Settings, load_settings
-from workers.queue import JobQueue
+from booking.jobqueue import JobQueue
+from booking.settings import Settings, leave_multiprocess_metrics, load_settings
 from workers.runtime import runtime
 from workers.threads import WorkerThreads
 
@@ -35,8 +34,7 @@ def start_metrics_server(settings: Settings) -> int | None:
     """
     # This process's samples are served from its own registry: a PROMETHEUS_MULTIPROC_DIR meant
     # for the web processes must not switch the worker into multiprocess mode.
-    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    os.environ.pop("prometheus_multiproc_dir", None)
+    leave_multiprocess_metrics()
     from prometheus_client import start_http_server
 
     from booking.metrics import instrument_redis_metrics
@@ -76,7 +74,8 @@ def sweeper_loop(settings: Settings, jobs: JobQueue, stop: threading.Event) -> N
         try:
             if jobs.connection.set(expiry_guard, "1", nx=True, px=expiry_ms):
                 jobs.enqueue_expiry_sweep()
-            if jobs.connection.set(guard, "1", nx=True, ex=max(1, interval)):
+            # SWEEP_INTERVAL_SECONDS=0 turns the overdue-hold sweep off (expiry sweeps go on).
+            if interval > 0 and jobs.connection.set(guard, "1", nx=True, ex=interval):
                 jobs.enqueue_sweep()
         except Exception:  # Redis hiccup: try again next tick
             log.exception("sweeper enqueue failed")

@@ -5,11 +5,19 @@
     await cache.invalidate(seat_map_key(event_id))              # after a hold/sale/cancel/expiry
     await cache.aclose()                                        # on shutdown
 
-The staleness contract is in booking/cache/config.py.
+The staleness contract is in booking/cache/base.py; each strategy is one file (ttl, lock,
+singleflight, xfetch, swr, nocache) over the shared Redis machinery in booking/cache/strategy.py.
 """
 
-from booking.cache.base import STRATEGIES, CachedValue, Loader, SeatCache, Source, seat_map_key
-from booking.cache.config import CacheConfig
+from booking.cache.base import (
+    STRATEGIES,
+    CacheConfig,
+    CachedValue,
+    Loader,
+    SeatCache,
+    Source,
+    seat_map_key,
+)
 from booking.cache.factory import build_seat_cache
 
 __all__ = [

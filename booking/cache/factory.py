@@ -7,13 +7,12 @@ import time
 
 from redis.asyncio import ConnectionPool, Redis
 
-from booking.cache.base import CachedValue, Loader, SeatCache
-from booking.cache.common import Clock, Random, RedisStrategy
-from booking.cache.config import CacheConfig
+from booking.cache.base import CacheConfig, CachedValue, Clock, Loader, Random, SeatCache
 from booking.cache.local import LOCAL_TTL_SECONDS, LocalTier, make_local_policy
 from booking.cache.lock import LockCache
 from booking.cache.nocache import NoCache
 from booking.cache.singleflight import SingleflightCache
+from booking.cache.strategy import RedisStrategy
 from booking.cache.swr import SWRCache
 from booking.cache.ttl import TTLCache
 from booking.cache.xfetch import PureXFetchCache, XFetchCache

@@ -2,7 +2,7 @@
 
 Absorbs hot-key reads before they reach Redis. Entries live at most LOCAL_TTL_SECONDS and never
 past the value's own logical expiry, so the stale bound still holds; the eviction policy
-(booking.cache.eviction) decides what to drop when full. Only fresh values are kept locally:
+(the top-level eviction package) decides what to drop when full. Only fresh values are kept locally:
 stale serving and refresh decisions stay with the strategy behind it.
 """
 
@@ -11,10 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from booking.cache.base import CachedValue, Loader, SeatCache
-from booking.cache.common import Clock
-from booking.cache.eviction import EvictionPolicy, make_policy
-from booking.cache.metrics import StrategyMetrics, for_strategy
+from booking.cache.base import CachedValue, Clock, Loader, SeatCache, StrategyMetrics, for_strategy
+from eviction import EvictionPolicy, make_policy
 
 LOCAL_TTL_SECONDS = 0.5
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from booking.cache.base import CachedValue, Loader
-from booking.cache.metrics import StrategyMetrics, for_strategy
+from booking.cache.base import CachedValue, Loader, StrategyMetrics, for_strategy
 
 
 class NoCache:

@@ -1,18 +1,20 @@
 """Strategy `swr`: stale-while-revalidate.
 
 An expired or invalidated value that is still within the stale bound is served at once while
-exactly one background refresh runs (booking/cache/refresh.py). With nothing servable, readers
+exactly one background refresh runs (RedisStrategy._start_refresh). With nothing servable, readers
 fall back to the lock strategy's recompute-or-wait.
 """
 
 from __future__ import annotations
 
 from booking.cache.base import CachedValue, Loader
-from booking.cache.refresh import BackgroundRefreshStrategy
+from booking.cache.strategy import RedisStrategy
 
 
-class SWRCache(BackgroundRefreshStrategy):
+class SWRCache(RedisStrategy):
     strategy = "swr"
+    serves_stale = True
+    retains_past_expiry = True
 
     async def get(self, key: str, loader: Loader) -> CachedValue:
         snap = await self._store.read(key)

@@ -12,7 +12,7 @@ delta from both loading, the reader that draws it pays the recomputation in its 
 it offers nothing on a cold or invalidated key. So `xfetch` here adds, around the formula:
 - a guard (the `lock` strategy's Redis mutex) that decides *who*: one recomputation per key
   across processes;
-- the recomputation runs in the background (booking/cache/refresh.py): the reader that drew it
+- the recomputation runs in the background (RedisStrategy._start_refresh): the reader that drew it
   is answered with the still-fresh value, so nobody waits at expiry;
 - a key that is not fresh (cold, invalidated by a booking, or expired) is handled like `lock`:
   one recomputes, the others take the stale copy within the stale bound or wait.
@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import math
 
-from booking.cache.base import CachedValue, Loader
-from booking.cache.common import Random, RedisStrategy
-from booking.cache.envelope import Envelope
-from booking.cache.refresh import BackgroundRefreshStrategy
+from booking.cache.base import CachedValue, Envelope, Loader, Random
+from booking.cache.strategy import RedisStrategy
 
 
 def should_recompute(now: float, expiry: float, delta: float, beta: float, u: float) -> bool:
@@ -40,8 +38,10 @@ def xfetch_draw(env: Envelope, now: float, beta: float, rng: Random) -> bool:
     return should_recompute(now, env.fresh_until, env.delta, beta, u)
 
 
-class XFetchCache(BackgroundRefreshStrategy):
+class XFetchCache(RedisStrategy):
     strategy = "xfetch"
+    serves_stale = True
+    retains_past_expiry = True
 
     async def get(self, key: str, loader: Loader) -> CachedValue:
         snap = await self._store.read(key, self._lock.key(key))
@@ -76,6 +76,3 @@ class PureXFetchCache(RedisStrategy):
         if xfetch_draw(env, now, self._config.xfetch_beta, self._rng):
             return self._serve(await self._load(key, loader), "load")
         return self._serve(env, "hit")
-
-    def recompute_early(self, env: Envelope, now: float) -> bool:
-        return xfetch_draw(env, now, self._config.xfetch_beta, self._rng)

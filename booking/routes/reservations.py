@@ -88,7 +88,8 @@ async def delete_reservation(request: Request) -> JSONResponse:
     result, refund_payment = await cancel_reservation(
         request.app.state.pool, user_id, reservation_id
     )
-    metrics.HOLDS_CANCELLED.inc()
+    if refund_payment is None:  # a hold; a paid reservation's cancellation is a refund instead
+        metrics.HOLDS_CANCELLED.inc()
     # Committed: the client gets its 200; what follows is repaired later if it fails here.
     await after_cancel_committed(
         request.app.state, reservation_id, result["event_id"], refund_payment

@@ -2,7 +2,7 @@
 
     python -m load.gatebench.bench [--rounds 3] [--seconds 5]
 
-Starts one uvicorn app process (fresh database and Redis db, load/serve.py) and a throwaway
+Starts one uvicorn app process (a database and a Redis of its own, load/harness.py) and a throwaway
 nginx (load/gatebench/nginxconf.py) with two sites in front of the same trivial upstream: one
 through the gate (auth_request to the app), one direct. Rounds alternate, side by side:
 
@@ -35,7 +35,7 @@ import httpx
 import jwt
 
 from load.gatebench.nginxconf import Site, render, start_nginx, stop_nginx
-from load.serve import ROOT, Stack, free_port, machine
+from load.harness import ROOT, Stack, free_port, machine
 from waitingroom.signing import KeyRing
 
 RESULTS = ROOT / "docs" / "results"
@@ -187,14 +187,12 @@ def _rotating_tokens_script(tokens: list[str]) -> str:
     )
 
 
-def run(rounds: int, seconds: int, database: str, redis_db: int) -> list[Round]:
+def run(rounds: int, seconds: int, database: str | None) -> list[Round]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is required (Debian: apt-get install wrk)")
     work = Path(tempfile.mkdtemp(prefix="gatebench-"))
     results: list[Round] = []
-    with Stack(
-        database=database, redis_db=redis_db, workers=0, env={"WEB_CONCURRENCY": "1"}
-    ) as stack:
+    with Stack("gatebench", workers=0, env={"WEB_CONCURRENCY": "1"}, database=database) as stack:
         app_pid = stack.procs[0].pid
         event_id = _event(stack)
         buyers = Buyers(stack, event_id)
@@ -223,7 +221,7 @@ def run(rounds: int, seconds: int, database: str, redis_db: int) -> list[Round]:
                 warm_rounds += warm
                 verify_kind = "verify" if warm else "verify (Redis read)"
                 fresh = work / "verify_fresh.lua"
-                fresh.write_text(_rotating_tokens_script(buyers.many_tokens(token, database)))
+                fresh.write_text(_rotating_tokens_script(buyers.many_tokens(token, stack.database)))
                 runs: list[tuple[str, str, Path, dict[str, str]]] = [
                     ("bare /healthz", f"{stack.base_url}/healthz", count, {}),
                     (verify_kind, f"{stack.base_url}/api/admission/verify", verify, {}),
@@ -374,12 +372,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--database", default="ticketing_gatebench")
-    parser.add_argument("--redis-db", type=int, default=10)
+    parser.add_argument(
+        "--database", default=None, help="a new database's name (default: a unique one)"
+    )
     args = parser.parse_args()
     if not 1 <= args.rounds <= 20 or not 1 <= args.seconds <= 60:
         raise SystemExit("--rounds must be 1..20 and --seconds 1..60")
-    write(run(args.rounds, args.seconds, args.database, args.redis_db), args.seconds)
+    write(run(args.rounds, args.seconds, args.database), args.seconds)
 
 
 if __name__ == "__main__":

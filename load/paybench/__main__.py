@@ -32,7 +32,7 @@ import redis
 from rq import Queue, Worker
 
 from booking.db import recreate_database
-from workers.queue import JobQueue
+from booking.jobqueue import JobQueue
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
