@@ -23,6 +23,8 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
+from booking.settings import session_cookie_secure
+
 COOKIE_NAME = "fs_session"
 # Name lengths are capped at 200 characters by the schema; this bounds the cookie's size.
 MAX_COOKIE_CHARS = 3000
@@ -126,7 +128,7 @@ async def start_session(
         path="/",
         httponly=True,
         samesite="lax",
-        secure=bool(settings.session_cookie_secure),
+        secure=session_cookie_secure(settings),
     )
     return cookie
 
@@ -144,5 +146,5 @@ async def end_session(request: Request, response: Response) -> None:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=bool(request.app.state.settings.session_cookie_secure),
+        secure=session_cookie_secure(request.app.state.settings),
     )

@@ -69,7 +69,7 @@ ENV_DEFAULTS: dict[str, str] = {
     "GATE_COOKIE_SECURE": "auto",  # gate cookies get `Secure`: auto = when APP_ENV=production
     # Browser sessions (docs/buyer-journey.md): the cookie's signing key, Secure flag and lifetime.
     "SESSION_SECRET": "dev-only-session-secret-change-me",
-    "SESSION_COOKIE_SECURE": "0",
+    "SESSION_COOKIE_SECURE": "auto",  # auto = Secure exactly when APP_ENV=production
     "SESSION_MAX_AGE_SECONDS": "2592000",
     # No mail is sent: with this on (development only) the sign-in code is logged and shown.
     "SIGNIN_CODE_ECHO": "1",
@@ -141,7 +141,7 @@ class Settings:
     admission_token_ttl_seconds: int
     gate_cookie_secure: str
     session_secret: str
-    session_cookie_secure: bool
+    session_cookie_secure: str
     session_max_age_seconds: int
     signin_code_echo: bool
     signin_code_ttl_seconds: int
@@ -267,14 +267,23 @@ def check_app_env(settings: Settings) -> None:
         )
 
 
-def gate_cookie_secure(settings: Settings) -> bool:
-    """GATE_COOKIE_SECURE: 1/0 force it; `auto` means Secure exactly in production."""
-    value = settings.gate_cookie_secure.strip().lower()
+def cookie_secure(settings: Settings, name: str) -> bool:
+    """A cookie's Secure flag from setting `name` (GATE_/SESSION_COOKIE_SECURE): 1/0 force it;
+    `auto` means Secure exactly in production (behind HTTPS)."""
+    value = str(getattr(settings, name.lower())).strip().lower()
     if value == "auto":
         return settings.app_env == "production"
     if value in ("1", "true", "yes", "on", "0", "false", "no", "off"):
         return value in ("1", "true", "yes", "on")
-    raise ValueError(f"environment variable GATE_COOKIE_SECURE={value!r} is not auto, 1 or 0")
+    raise ValueError(f"environment variable {name}={value!r} is not auto, 1 or 0")
+
+
+def gate_cookie_secure(settings: Settings) -> bool:
+    return cookie_secure(settings, "GATE_COOKIE_SECURE")
+
+
+def session_cookie_secure(settings: Settings) -> bool:
+    return cookie_secure(settings, "SESSION_COOKIE_SECURE")
 
 
 # --- the process environment, for the few places that must look at it or pass it on ----------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from booking.settings import ENV_DEFAULTS, SettingsError, load_settings
+from booking.settings import ENV_DEFAULTS, SettingsError, cookie_secure, load_settings
 
 
 @pytest.mark.parametrize(
@@ -32,3 +34,27 @@ def test_defaults_parse_and_zero_sweep_interval_means_off() -> None:
         ENV_DEFAULTS["SWEEP_INTERVAL_SECONDS"]
     )
     assert load_settings(env={"SWEEP_INTERVAL_SECONDS": "0"}).sweep_interval_seconds == 0
+
+
+@pytest.mark.parametrize("name", ["GATE_COOKIE_SECURE", "SESSION_COOKIE_SECURE"])
+@pytest.mark.parametrize(
+    ("raw", "app_env", "expected"),
+    [
+        ("auto", "development", False),
+        ("auto", "production", True),
+        ("1", "development", True),
+        ("0", "production", False),
+    ],
+)
+def test_cookie_secure_follows_app_env_unless_forced(
+    name: str, raw: str, app_env: str, expected: bool
+) -> None:
+    # replace(): production's secret check is not what this test is about.
+    settings = replace(load_settings(env={name: raw}), app_env=app_env)
+    assert cookie_secure(settings, name) is expected
+
+
+def test_a_bad_cookie_secure_value_names_the_variable() -> None:
+    settings = load_settings(env={"SESSION_COOKIE_SECURE": "sometimes"})
+    with pytest.raises(ValueError, match="SESSION_COOKIE_SECURE"):
+        cookie_secure(settings, "SESSION_COOKIE_SECURE")
