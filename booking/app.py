@@ -115,7 +115,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     waiting_room_routes = build_routes(waiting_room, get_room, authenticate_user, defence)
     service_routes = [
         *build_token_routes(waiting_room),
-        *build_gate_routes(waiting_room, get_room, templates, secure=gate_cookie_secure(settings)),
+        *build_gate_routes(
+            waiting_room,
+            get_room,
+            templates,
+            secure=gate_cookie_secure(settings),
+            defence=defence,
+        ),
     ]
     document_waiting_room([*waiting_room_routes, *service_routes])
     route_list: list[BaseRoute] = [

@@ -135,6 +135,23 @@ async def test_queue_joins_per_ip(client: httpx.AsyncClient) -> None:
     assert ok.status_code == 201, ok.text
 
 
+async def test_gate_joins_per_ip(client: httpx.AsyncClient) -> None:
+    """The nginx gate's anonymous join: each request may bring a fresh visitor cookie, so the
+    per-address limit is what bounds the places one client takes."""
+    event = await new_event(client, waiting_room_enabled=True)
+    ip = new_ip()
+    url = f"/gate/{event['id']}/join"
+    for _ in range(LIMIT):
+        client.cookies.clear()  # a new anonymous visitor every time
+        r = await client.post(url, headers=xff(ip))
+        assert r.status_code == 201, r.text
+    client.cookies.clear()
+    assert_limited(await client.post(url, headers=xff(ip)))
+    client.cookies.clear()
+    ok = await client.post(url, headers=xff(new_ip()))
+    assert ok.status_code == 201, ok.text
+
+
 async def test_polls_of_unknown_tickets_per_ip(client: httpx.AsyncClient) -> None:
     event = await new_event(client, waiting_room_enabled=True, pow_difficulty=0)
     user = await new_user(client)

@@ -77,13 +77,18 @@ class JoinDefence:
             extra={"reason": exc.reason, **self.challenge_body(config)},
         )
 
-    async def check_join(self, request: Request, config: RoomConfig) -> Response | None:
-        """None when the join may go ahead; otherwise the refusal to send."""
+    async def check_join(
+        self, request: Request, config: RoomConfig, *, proof_of_work: bool = True
+    ) -> Response | None:
+        """None when the join may go ahead; otherwise the refusal to send.
+
+        `proof_of_work=False` (the nginx gate's anonymous join, whose page has no solver yet)
+        still counts the per-address join limit."""
         if not config.enabled:
             return None  # the join answers "closed"; no point asking for work first
         claim: str | None = None
         ttl_ms = 0
-        if config.pow_difficulty > 0:
+        if proof_of_work and config.pow_difficulty > 0:
             try:
                 challenge = self.signer.verify(
                     request.headers.get(CHALLENGE_HEADER, ""),

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
+from waitingroom.defence import JoinDefence
 from waitingroom.errors import PollRateLimited, RoomClosed, TokenRejected, UnknownTicket
 from waitingroom.ids import parse_id
 from waitingroom.keys import is_safe_id
@@ -71,12 +72,18 @@ def set_gate_cookie(resp: Response, name: str, value: str, max_age: int, *, secu
 
 class Gate:
     def __init__(
-        self, room: WaitingRoom, get_config: GetConfig, templates: Jinja2Templates, secure: bool
+        self,
+        room: WaitingRoom,
+        get_config: GetConfig,
+        templates: Jinja2Templates,
+        secure: bool,
+        defence: JoinDefence | None = None,
     ) -> None:
         self.room = room
         self.get_config = get_config
         self.templates = templates
         self.secure = secure
+        self.defence = defence
 
     def _set(self, resp: Response, name: str, value: str, max_age: int) -> None:
         set_gate_cookie(resp, name, value, max_age, secure=self.secure)
@@ -119,6 +126,15 @@ class Gate:
         config = None if parse_id(event_id) is None else await self.get_config(event_id)
         if config is None:
             return _no_event(event_id)
+        if self.defence is not None:
+            # A new visitor cookie is free, so the per-address join limit is what bounds the
+            # places one client can take through the gate.
+            try:
+                refusal = await self.defence.check_join(request, config, proof_of_work=False)
+            except RedisError:
+                return problem(503, "Unavailable", "retry shortly", headers={"Retry-After": "2"})
+            if refusal is not None:
+                return refusal
         visitor = request.cookies.get(VISITOR_COOKIE, "")
         if not is_safe_id(visitor):
             visitor = secrets.token_urlsafe(16)
@@ -191,9 +207,14 @@ class Gate:
 
 
 def build_gate_routes(
-    room: WaitingRoom, get_config: GetConfig, templates: Jinja2Templates, *, secure: bool
+    room: WaitingRoom,
+    get_config: GetConfig,
+    templates: Jinja2Templates,
+    *,
+    secure: bool,
+    defence: JoinDefence | None = None,
 ) -> list[BaseRoute]:
-    gate = Gate(room, get_config, templates, secure)
+    gate = Gate(room, get_config, templates, secure, defence)
     base = "/gate/{event_id:int}"
     return [
         Route(f"{base}/check", gate.check, methods=["GET"], name="gate_check"),
