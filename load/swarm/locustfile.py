@@ -4,8 +4,8 @@ Run by `python -m load.swarm`, which starts the service, creates the events and 
 accounts (buyers have an account before the sale opens), and accounts for every buyer.
 Environment (set by the runner):
   SWARM_EVENTS        JSON list of event ids; each buyer picks one uniformly
-  SWARM_ACCOUNTS      JSON file: [[user_id, bearer token], ...], one per buyer
-  SWARM_REDIS_URL     a Redis the workers share to hand each buyer the next account
+  SWARM_ACCOUNTS      JSON file: [[user_id, bearer token], ...], at least one per buyer
+  SWARM_LOCUST_WORKERS  how many worker processes share the accounts
   SWARM_OUTCOMES_DIR  directory: each worker process appends one JSON line per buyer
   SWARM_POLL_SECONDS  seconds between queue polls (jittered ±20 %, Retry-After honoured)
   SWARM_PATIENCE_SECONDS  how long a buyer waits for admission before giving up
@@ -24,6 +24,7 @@ Buyers that end without buying leave the room (DELETE queue/{ticket}) so their s
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -34,7 +35,6 @@ from typing import IO, Any, NoReturn
 
 import gevent
 import locust.runners
-import redis
 from locust import events, task
 from locust.contrib.fasthttp import FastHttpUser
 
@@ -43,28 +43,22 @@ POLL_SECONDS = float(os.environ.get("SWARM_POLL_SECONDS", "3"))
 PATIENCE_SECONDS = float(os.environ.get("SWARM_PATIENCE_SECONDS", "150"))
 PAYMENT_WAIT_SECONDS = 30.0
 HOLD_ATTEMPTS = 3
-ACCOUNT_COUNTER = "swarm:next-account"
 # A worker process busy with thousands of buyers on a shared 2-core box can miss the master's
 # 3 s heartbeat; the master would then call it missing and move its buyers elsewhere.
 locust.runners.HEARTBEAT_LIVENESS = 60
 
 _accounts: list[list[Any]] | None = None
-_counter: redis.Redis | None = None
+_taken = itertools.count()
 
 
-def next_account() -> tuple[int, str] | None:
-    """The next unused (user id, token), shared across worker processes through Redis."""
-    global _accounts, _counter
+def next_account(runner: Any) -> tuple[int, str] | None:
+    """The next unused (user id, token) of this worker's share: every `workers`-th account from
+    its index on (the runner makes a little more accounts than buyers for uneven shares)."""
+    global _accounts
     if _accounts is None:
         _accounts = json.loads(Path(os.environ["SWARM_ACCOUNTS"]).read_text())
-        # Thousands of buyers start at once: they queue for a few connections.
-        _counter = redis.Redis(
-            connection_pool=redis.BlockingConnectionPool.from_url(
-                os.environ["SWARM_REDIS_URL"], max_connections=8, timeout=60
-            )
-        )
-    assert _counter is not None
-    index = int(_counter.incr(ACCOUNT_COUNTER)) - 1
+    workers = int(os.environ.get("SWARM_LOCUST_WORKERS", "1"))
+    index = getattr(runner, "worker_index", 0) + workers * next(_taken)
     if index >= len(_accounts):
         return None
     user_id, token = _accounts[index]
@@ -143,11 +137,7 @@ class SwarmBuyer(FastHttpUser):  # type: ignore[misc]
         j: dict[str, Any] = {"event_id": eid, "started": time.time(), "phase": "joining"}
         UNFINISHED[id(j)] = j
         self.journey = j
-        try:
-            account = next_account()
-        except redis.RedisError as exc:
-            j["error"] = repr(exc)
-            account = None
+        account = next_account(self.environment.runner)
         if account is None:
             self._end(j, "no_account")
         j["user_id"], token = account

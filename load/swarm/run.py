@@ -36,6 +36,7 @@ RESULTS = ROOT / "docs" / "results"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SETTLE_SECONDS = 30.0
 SAMPLE_SECONDS = 5.0
+ACCOUNT_SPARE_PER_WORKER = 100
 
 
 def free_port() -> int:
@@ -217,7 +218,7 @@ def run_locust(
         **os.environ,
         "SWARM_EVENTS": json.dumps(event_ids),
         "SWARM_ACCOUNTS": str(outcomes / "accounts.json"),
-        "SWARM_REDIS_URL": service.redis_url,
+        "SWARM_LOCUST_WORKERS": str(args.locust_workers),
         "SWARM_OUTCOMES_DIR": str(outcomes),
         "SWARM_POLL_SECONDS": str(args.poll_seconds),
         "SWARM_PATIENCE_SECONDS": str(args.patience_seconds),
@@ -304,7 +305,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         service.start()
         event_ids = create_events(service, args)
-        accounts = asyncio.run(create_accounts(database_url, args.buyers))
+        # Each Locust worker takes every n-th account: a few spare ones absorb uneven shares.
+        spare = ACCOUNT_SPARE_PER_WORKER * args.locust_workers
+        accounts = asyncio.run(create_accounts(database_url, args.buyers + spare))
         (work / "accounts.json").write_text(json.dumps(accounts))
         pids = service.pids()
         redis_port = redis_url.rsplit(":", 1)[1].split("/")[0]
