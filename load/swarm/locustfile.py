@@ -43,9 +43,12 @@ POLL_SECONDS = float(os.environ.get("SWARM_POLL_SECONDS", "3"))
 PATIENCE_SECONDS = float(os.environ.get("SWARM_PATIENCE_SECONDS", "150"))
 PAYMENT_WAIT_SECONDS = 30.0
 HOLD_ATTEMPTS = 3
-# A worker process busy with thousands of buyers on a shared 2-core box can miss the master's
-# 3 s heartbeat; the master would then call it missing and move its buyers elsewhere.
-locust.runners.HEARTBEAT_LIVENESS = 60
+# On a shared 2-core box a busy worker (or master) can miss heartbeats for a while: the master
+# would call the worker missing and move its buyers elsewhere (3 s), or the worker would stop
+# its buyers and start over (60 s). Either would make buyers arrive twice; the run is bounded
+# by its own timer instead.
+locust.runners.HEARTBEAT_LIVENESS = 600
+locust.runners.MASTER_HEARTBEAT_TIMEOUT = 600
 
 _accounts: list[list[Any]] | None = None
 _taken = itertools.count()
