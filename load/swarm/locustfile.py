@@ -155,6 +155,7 @@ class SwarmBuyer(FastHttpUser):  # type: ignore[misc]
             headers=self.auth,
         )
         if r.status_code != 201:
+            j["join_status"] = r.status_code  # 0: no answer (it may still have been queued)
             self._end(j, "join_failed")
         body = r.json()
         ticket = str(body["ticket"])
