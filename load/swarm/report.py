@@ -75,6 +75,18 @@ def markdown(r: dict[str, Any]) -> str:
         )
     lines += [
         "",
+        "## Load over time (Locust's window figures, every 30 s)",
+        "",
+        "| t (s) | buyers spawned | req/s | failures/s | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {h['t']} | {h['users']} | {h['rps']} | {h['fails_per_s']} | {h['p50_ms']}"
+            f" | {h['p95_ms']} |"
+            for h in r.get("load_over_time", [])
+        ),
+    ]
+    lines += [
+        "",
         "## CPU (from /proc: % of one core, mean and peak over 5 s windows)",
         "",
         "| part | mean | peak |",
@@ -92,3 +104,13 @@ def markdown(r: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # Re-render swarm.md from swarm.json: python -m load.swarm.report docs/results/swarm.json
+    import json
+    import sys
+    from pathlib import Path
+
+    source = Path(sys.argv[1])
+    source.with_suffix(".md").write_text(markdown(json.loads(source.read_text())))

@@ -283,6 +283,30 @@ async def settle(database_url: str, event_ids: list[int]) -> None:
         await conn.close()
 
 
+def load_over_time(csv_path: Path, step_seconds: int = 30) -> list[dict[str, Any]]:
+    """Locust's aggregated window figures every `step_seconds`: where the run started to hurt."""
+    if not csv_path.exists():
+        return []
+    with csv_path.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["Name"] == "Aggregated"]
+    out: list[dict[str, Any]] = []
+    t0 = int(rows[0]["Timestamp"]) if rows else 0
+    for r in rows:
+        t = int(r["Timestamp"]) - t0
+        if not out or t >= out[-1]["t"] + step_seconds:
+            out.append(
+                {
+                    "t": t,
+                    "users": int(r["User Count"]),
+                    "rps": round(float(r["Requests/s"]), 1),
+                    "fails_per_s": round(float(r["Failures/s"]), 1),
+                    "p50_ms": r["50%"],
+                    "p95_ms": r["95%"],
+                }
+            )
+    return out
+
+
 def route_stats(csv_path: Path) -> list[dict[str, str]]:
     if not csv_path.exists():
         return []
@@ -371,12 +395,14 @@ def main(argv: list[str] | None = None) -> None:
         "journeys": journey_figures(journeys),
         "cpu": sampler.summary(cores),
         "routes": route_stats(work / "locust_stats.csv"),
+        "load_over_time": load_over_time(work / "locust_stats_history.csv"),
     }
     (args.out / "swarm.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out / "swarm.md").write_text(markdown(report))
-    stats = work / "locust_stats.csv"
-    if stats.exists():
-        (args.out / "swarm_stats.csv").write_text(stats.read_text())
+    for name in ("stats", "stats_history"):
+        source = work / f"locust_{name}.csv"
+        if source.exists():
+            (args.out / f"swarm_{name}.csv").write_text(source.read_text())
     print((args.out / "swarm.md").read_text(), flush=True)
     print(f"swarm: results in {args.out}; outcome files in {work}", flush=True)
     if not accounting["all_checks_pass"]:
