@@ -122,6 +122,8 @@ async def test_key_prefixes_isolate_two_deployments_on_one_cluster(state_redis: 
         for k in [RoomKeys("7", "blue:").queue, RoomKeys("7", "green:").users, "{7}"]
     }
     assert len(slots) == 1
+    # Token revocations are published per deployment too.
+    assert blue.revocation_channel != green.revocation_channel
     with pytest.raises(ValueError):
         RoomKeys("7", "bad{prefix}:")
 
