@@ -61,6 +61,10 @@ class WaitingRoom:
     def _keys(self, event_id: str) -> RoomKeys:
         return RoomKeys(event_id, self.key_prefix)
 
+    def keys_for(self, event: EventRef) -> RoomKeys:
+        """The event's Redis keys as this room names them (with REDIS_KEY_PREFIX)."""
+        return self._keys(_event_id(event))
+
     @property
     def revocation_channel(self) -> str:
         """Deployments sharing a Redis (Cluster) revoke only their own tokens."""
