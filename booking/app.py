@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -25,6 +24,7 @@ from booking.errors import EXCEPTION_HANDLERS
 from booking.jobqueue import JobQueue
 from booking.metrics import HttpMetricsMiddleware
 from booking.provider import open_provider
+from booking.redis_clients import build_state_redis, close_state_redis
 from booking.rooms import enabled_room_configs, room_config
 from booking.routes import (
     account,
@@ -64,7 +64,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.seat_cache = build_seat_cache(settings, app.state.redis)
         stop = asyncio.Event()
         revocations = asyncio.create_task(
-            app.state.waiting_room.revocations.run(app.state.redis, stop)
+            app.state.waiting_room.revocations.run(
+                app.state.redis, stop, app.state.waiting_room.revocation_channel
+            )
         )
         admitter: asyncio.Task[None] | None = None
         if settings.admitter_enabled:
@@ -83,8 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(revocations, timeout=5)
             await app.state.seat_cache.aclose()
-            await app.state.redis.aclose()
-            await app.state.redis.connection_pool.disconnect()  # a pool we passed in ourselves
+            await close_state_redis(app.state.redis)
             if app.state.provider_pool is not app.state.pool:
                 await app.state.provider_pool.close()
             await app.state.pool.close()
@@ -97,19 +98,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return str(await authenticate(request))
 
     # The Redis client connects lazily, on the server's event loop, at first use.
-    # A blocking pool makes a surge wait for a free connection instead of failing with 500s.
-    redis_client = aioredis.Redis(
-        connection_pool=aioredis.BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=settings.redis_max_connections, timeout=10
-        )
-    )
+    redis_client = build_state_redis(settings)
     signing_keys = KeyRing.from_config(
         settings.admission_signing_keys,
         settings.admission_retired_keys,
         dev_seed=settings.admission_secret,
     )
     waiting_room = WaitingRoom(
-        redis_client, signing_keys, token_ttl_seconds=settings.admission_token_ttl_seconds
+        redis_client,
+        signing_keys,
+        token_ttl_seconds=settings.admission_token_ttl_seconds,
+        key_prefix=settings.redis_key_prefix,
     )
     defence = build_defence(settings, redis_client)
     waiting_room_routes = build_routes(waiting_room, get_room, authenticate_user, defence)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from redis import Redis
 from rq import Queue, Retry
 
+from booking.redis_clients import rq_redis_url
 from booking.settings import Settings
 
 PAYMENT_JOB = "workers.jobs.complete_payment_job"
@@ -48,7 +49,7 @@ class JobQueue:
     @classmethod
     def from_settings(cls, settings: Settings) -> JobQueue:
         return cls(
-            settings.redis_url,
+            rq_redis_url(settings),  # RQ's own single Redis (it is not cluster-aware)
             settings.rq_queue,
             sweep_queue_name(settings),
             retry_intervals(settings.payment_retry_intervals),

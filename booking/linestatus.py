@@ -78,9 +78,10 @@ class LineStatus:
 
 
 class LineStatusCache:
-    def __init__(self, pool: asyncpg.Pool, redis: Redis) -> None:
+    def __init__(self, pool: asyncpg.Pool, redis: Redis, key_prefix: str = "") -> None:
         self._pool = pool
         self._redis = redis
+        self._key_prefix = key_prefix  # REDIS_KEY_PREFIX
         self._cache: dict[int, LineStatus] = {}
 
     async def get(self, event_id: int) -> LineStatus:
@@ -90,7 +91,7 @@ class LineStatusCache:
         if cached is not None and now - cached.computed_at < CACHE_SECONDS:
             return cached
         event = await get_event(self._pool, event_id)
-        keys = RoomKeys(str(event_id))
+        keys = RoomKeys(str(event_id), self._key_prefix)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.zcount(keys.active, f"({int(now * 1000)}", "+inf")
             pipe.zcard(keys.queue)

@@ -12,7 +12,9 @@ from waitingroom.eta import eta_seconds, parse_rate
 from waitingroom.keys import RoomKeys
 
 
-async def rooms_status(pool: asyncpg.Pool, redis: Redis) -> list[dict[str, Any]]:
+async def rooms_status(
+    pool: asyncpg.Pool, redis: Redis, key_prefix: str = ""
+) -> list[dict[str, Any]]:
     """One entry per event with a waiting room (closed sales too, last): settings from
     PostgreSQL, live numbers from Redis in one pipelined round trip."""
     rows = await pool.fetch(
@@ -23,7 +25,7 @@ async def rooms_status(pool: asyncpg.Pool, redis: Redis) -> list[dict[str, Any]]
     now_ms = int(time.time() * 1000)
     async with redis.pipeline(transaction=False) as pipe:
         for row in rows:
-            keys = RoomKeys(str(row["id"]))
+            keys = RoomKeys(str(row["id"]), key_prefix)
             pipe.zcard(keys.queue)
             pipe.zcard(keys.pre)
             pipe.zcount(keys.active, f"({now_ms}", "+inf")

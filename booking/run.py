@@ -17,6 +17,7 @@ import sys
 
 from booking.db import create_pool, migrate_url
 from booking.preflight import preflight
+from booking.redis_clients import rq_redis_url
 from booking.seed import seed_demo
 from booking.settings import Settings, child_env, load_settings
 from booking.supervise import Supervised
@@ -58,7 +59,7 @@ def dashboard_command(settings: Settings) -> list[str] | None:
         "--port",
         str(settings.rq_dashboard_port),
         "--redis-url",
-        settings.redis_url,
+        rq_redis_url(settings),  # the dashboard shows RQ's Redis
     ]
 
 

@@ -92,6 +92,9 @@ ENV_DEFAULTS: dict[str, str] = {
     "POW_DIFFICULTY": "14",  # leading zero bits for new events (docs/results/powbench.md)
     "POW_SECRET": "dev-only-pow-secret-change-me",
     "POW_CHALLENGE_TTL_SECONDS": "120",
+    "REDIS_CLUSTER": "0",  # 1: REDIS_URL names any node of a Redis Cluster
+    "RQ_REDIS_URL": "",  # RQ's own single Redis (RQ is not cluster-aware); empty: REDIS_URL
+    "REDIS_KEY_PREFIX": "",  # isolates deployments sharing one cluster (it has only db 0)
 }
 
 
@@ -160,6 +163,9 @@ class Settings:
     pow_difficulty: int
     pow_secret: str
     pow_challenge_ttl_seconds: int
+    redis_cluster: bool
+    rq_redis_url: str
+    redis_key_prefix: str
 
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

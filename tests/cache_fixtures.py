@@ -10,19 +10,21 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from tests.cache_helpers import TEST_PG_URL, TEST_REDIS_URL
+from tests.redis_cluster import REDIS_BACKENDS, async_client, close_client
+
+pytest_plugins = ["tests.cluster_fixtures"]
 
 
-@pytest.fixture
-async def redis_client() -> AsyncIterator[Redis]:
-    # A blocking pool: 200 concurrent readers queue for a connection instead of failing.
-    pool = BlockingConnectionPool.from_url(TEST_REDIS_URL, max_connections=64, timeout=20)
-    client = Redis.from_pool(pool)
+@pytest.fixture(params=REDIS_BACKENDS)
+async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    # Single Redis: a blocking pool, 200 concurrent readers queue for a connection.
+    client = async_client(request, TEST_REDIS_URL, max_connections=64)
     await client.flushdb()
     yield client
-    await client.aclose()
+    await close_client(client)
 
 
 @pytest.fixture(scope="session")

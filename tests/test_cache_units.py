@@ -76,6 +76,7 @@ async def test_factory_builds_every_strategy(redis_client: Redis) -> None:
 
 async def test_factory_copes_with_a_decoding_client(redis_client: Redis) -> None:
     decoding = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    await decoding.flushdb()  # its own single Redis db, whichever backend the fixture is
     cache = build_seat_cache(settings_for("ttl"), decoding)
     loader = DbLoader(None)
     first = await cache.get(KEY, loader)

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
+from tests.redis_cluster import REDIS_BACKENDS, async_client, close_client
 from waitingroom import RoomConfig, TokenRejected, WaitingRoom, run_admitter
 from waitingroom.keys import RoomKeys
 
@@ -27,6 +28,8 @@ from waitingroom.keys import RoomKeys
 REDIS_URL = os.environ.get("WAITINGROOM_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 SECRET = "test-admission-secret-of-sufficient-length"
 T0 = 1_800_000_000.0
+
+pytest_plugins = ["tests.cluster_fixtures"]
 
 
 class FakeClock:
@@ -59,15 +62,13 @@ def cfg(
     )
 
 
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    pool = BlockingConnectionPool.from_url(REDIS_URL, max_connections=64, timeout=20)
-    client = Redis(connection_pool=pool)
+@pytest.fixture(params=REDIS_BACKENDS)
+async def redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
+    client = async_client(request, REDIS_URL, max_connections=64)
     await client.flushdb()
     yield client
     await client.flushdb()
-    await client.aclose()
-    await pool.disconnect()
+    await close_client(client)
 
 
 @pytest.fixture

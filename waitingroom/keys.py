@@ -12,6 +12,8 @@ from dataclasses import dataclass
 # Tickets and event ids end up inside key names: forbid braces (they would change the hash
 # tag) and anything else unexpected.
 _SAFE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# A deployment's key prefix (a cluster has only db 0): no braces, or the hash tag would move.
+_PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{0,64}$")
 
 
 def is_safe_id(value: str) -> bool:
@@ -21,13 +23,16 @@ def is_safe_id(value: str) -> bool:
 @dataclass(frozen=True)
 class RoomKeys:
     event_id: str
+    prefix: str = ""  # REDIS_KEY_PREFIX: isolates deployments sharing one Redis (Cluster)
 
     def __post_init__(self) -> None:
         if not is_safe_id(self.event_id) or ":" in self.event_id:
             raise ValueError(f"unsafe event id for a Redis key: {self.event_id!r}")
+        if not _PREFIX.match(self.prefix):
+            raise ValueError(f"unsafe Redis key prefix: {self.prefix!r}")
 
     def _k(self, suffix: str) -> str:
-        return f"wr:{{{self.event_id}}}:{suffix}"
+        return f"{self.prefix}wr:{{{self.event_id}}}:{suffix}"
 
     @property
     def seq(self) -> str:  # INCR arrival counter

@@ -134,6 +134,6 @@ async def remove(scripts: Scripts, keys: RoomKeys, user_id: str) -> tuple[bool, 
     res = await scripts.run(
         scripts.remove,
         keys=[keys.users, keys.tickets, keys.queue, keys.pre, keys.active, keys.joined],
-        args=[user_id, REVOCATION_CHANNEL, keys.event_id],
+        args=[user_id, keys.prefix + REVOCATION_CHANNEL, keys.event_id],
     )
     return bool(int(res[0])), bool(int(res[1]))

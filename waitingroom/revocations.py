@@ -75,12 +75,14 @@ class RevocationFeed:
     def mark_up(self) -> None:
         self._since = self._clock()
 
-    async def run(self, redis: Redis, stop: asyncio.Event) -> None:
+    async def run(
+        self, redis: Redis, stop: asyncio.Event, channel: str = REVOCATION_CHANNEL
+    ) -> None:
         """Stay subscribed until `stop`; any error marks the feed untrusted and resubscribes."""
         while not stop.is_set():
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(REVOCATION_CHANNEL)
+                await pubsub.subscribe(channel)
                 self.mark_up()
                 while not stop.is_set():
                     message = await pubsub.get_message(timeout=1.0)

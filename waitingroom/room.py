@@ -40,10 +40,12 @@ class WaitingRoom:
         ewma_alpha: float = EWMA_ALPHA,
         batch: bool = True,
         token_ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        key_prefix: str = "",
     ) -> None:
         """`keys` signs admission tokens (a plain string derives a development-only key from it);
         `clock` returns epoch seconds; `rng` seeds the pre-queue shuffle (tests fix it);
-        `batch` pipelines concurrent script calls (see batching.py)."""
+        `batch` pipelines concurrent script calls (see batching.py); `key_prefix` goes before
+        every key (REDIS_KEY_PREFIX)."""
         self.redis = redis
         self.clock = clock
         self.poll_limit_per_second = poll_limit_per_second
@@ -54,6 +56,19 @@ class WaitingRoom:
         self.signer = TokenSigner(ring, clock, token_ttl_seconds)
         # Fed by run_revocation_feed (the app runs it); until then verify() reads Redis.
         self.revocations = RevocationFeed(clock, token_ttl_seconds)
+        self.key_prefix = key_prefix
+
+    def _keys(self, event_id: str) -> RoomKeys:
+        return RoomKeys(event_id, self.key_prefix)
+
+    def keys_for(self, event: EventRef) -> RoomKeys:
+        """The event's Redis keys as this room names them (with REDIS_KEY_PREFIX)."""
+        return self._keys(_event_id(event))
+
+    @property
+    def revocation_channel(self) -> str:
+        """Deployments sharing a Redis (Cluster) revoke only their own tokens."""
+        return self.key_prefix + REVOCATION_CHANNEL
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -65,7 +80,7 @@ class WaitingRoom:
         """Idempotent: a user already waiting or admitted gets the same ticket and place."""
         if not config.enabled:
             raise RoomClosed(f"waiting room of event {config.event_id} is not enabled")
-        keys = RoomKeys(config.event_id)
+        keys = self._keys(config.event_id)
         now_ms = self._now_ms()
         raw = await q.join(
             self._scripts,
@@ -99,7 +114,7 @@ class WaitingRoom:
         """Status of a ticket; raises UnknownTicket or PollRateLimited."""
         if not is_safe_id(ticket):
             raise UnknownTicket(ticket)
-        keys = RoomKeys(config.event_id)
+        keys = self._keys(config.event_id)
         now_ms = self._now_ms()
         raw = await q.poll(
             self._scripts,
@@ -139,7 +154,7 @@ class WaitingRoom:
         now = self.clock() if now is None else now
         outcome = await admission.tick(
             self._scripts,
-            RoomKeys(config.event_id),
+            self._keys(config.event_id),
             config,
             now=now,
             seed=self._seed(),
@@ -190,7 +205,7 @@ class WaitingRoom:
 
     async def _active_expiry_ms(self, claims: AdmissionClaims) -> int | None:
         """When the admission `claims` stand for ends, or None if it is no longer active."""
-        keys = RoomKeys(claims.event_id)
+        keys = self._keys(claims.event_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zscore(keys.active, claims.user_id)
             pipe.hget(keys.users, claims.user_id)
@@ -235,7 +250,7 @@ class WaitingRoom:
 
         Returns whether the user held an active slot.
         """
-        was_active, _ = await q.remove(self._scripts, RoomKeys(_event_id(event)), str(user_id))
+        was_active, _ = await q.remove(self._scripts, self._keys(_event_id(event)), str(user_id))
         return was_active
 
     async def leave(self, event: EventRef, user_id: str | int) -> bool:
@@ -244,20 +259,20 @@ class WaitingRoom:
         Returns whether the user was waiting or active.
         """
         was_active, was_waiting = await q.remove(
-            self._scripts, RoomKeys(_event_id(event)), str(user_id)
+            self._scripts, self._keys(_event_id(event)), str(user_id)
         )
         return was_active or was_waiting
 
     async def ticket_owner(self, event: EventRef, ticket: str) -> str | None:
         """The user id a ticket was issued to, or None for an unknown ticket."""
-        owner = await self.redis.hget(RoomKeys(_event_id(event)).tickets, ticket)
+        owner = await self.redis.hget(self._keys(_event_id(event)).tickets, ticket)
         if owner is None:
             return None
         return owner.decode() if isinstance(owner, bytes) else str(owner)
 
     async def set_paused(self, event: EventRef, paused: bool) -> None:
         """Pause or resume admissions; the admission script reads this key on every tick."""
-        key = RoomKeys(_event_id(event)).paused
+        key = self._keys(_event_id(event)).paused
         if paused:
             await self.redis.set(key, "1")
         else:
@@ -265,7 +280,7 @@ class WaitingRoom:
 
     async def reset(self, event: EventRef) -> None:
         """Delete all of an event's room state (ops/tests; poll-limit counters expire alone)."""
-        keys = RoomKeys(_event_id(event))
+        keys = self._keys(_event_id(event))
         await self.redis.delete(*keys.all_static())
         # Every admission of the event ended: revoke its tokens issued until now.
-        await self.redis.publish(REVOCATION_CHANNEL, f"e|{keys.event_id}|{self._now_ms()}")
+        await self.redis.publish(self.revocation_channel, f"e|{keys.event_id}|{self._now_ms()}")

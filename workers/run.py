@@ -19,6 +19,7 @@ import logging
 import threading
 
 from booking.jobqueue import JobQueue
+from booking.redis_clients import rq_redis_url
 from booking.settings import Settings, leave_multiprocess_metrics, load_settings
 from workers.runtime import runtime
 from workers.threads import WorkerThreads
@@ -97,7 +98,7 @@ def main() -> None:
     runtime()
     # Sweeps first: they never wait behind a payment backlog.
     threads = WorkerThreads(
-        settings.redis_url,
+        rq_redis_url(settings),
         [jobs.sweeps.name, jobs.queue.name],
         settings.payment_concurrency,
         args.name,

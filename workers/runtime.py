@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from booking.cache import SeatCache, build_seat_cache
 from booking.metrics import instrument_connection
 from booking.provider import SimulatedProvider, open_provider
+from booking.redis_clients import build_state_redis, close_state_redis
 from booking.settings import Settings, load_settings
 from waitingroom import WaitingRoom
 
@@ -48,9 +49,11 @@ class Runtime:
         size = max(2, self.settings.payment_concurrency + 2)
         self.pool = await _jobs_pool(self.settings.database_url, size)
         self.provider_pool, self.provider = await open_provider(self.settings, self.pool)
-        self.redis = aioredis.Redis.from_url(self.settings.redis_url)
+        self.redis = build_state_redis(self.settings, max_connections=32)
         self.seat_cache = build_seat_cache(self.settings, self.redis)
-        self.waiting_room = WaitingRoom(self.redis, self.settings.admission_secret)
+        self.waiting_room = WaitingRoom(
+            self.redis, self.settings.admission_secret, key_prefix=self.settings.redis_key_prefix
+        )
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = JOB_TIMEOUT_SECONDS) -> T:
         """Run `coro` on the loop and wait for it (called from RQ's job threads); past
@@ -65,7 +68,7 @@ class Runtime:
     def close(self) -> None:
         async def _close() -> None:
             await self.seat_cache.aclose()
-            await self.redis.aclose()
+            await close_state_redis(self.redis)
             if self.provider_pool is not self.pool:
                 await self.provider_pool.close()
             await self.pool.close()

@@ -11,11 +11,13 @@ from booking.cache.base import CacheConfig, CachedValue, Clock, Loader, Random, 
 from booking.cache.local import LOCAL_TTL_SECONDS, LocalTier, make_local_policy
 from booking.cache.lock import LockCache
 from booking.cache.nocache import NoCache
+from booking.cache.prefixed import PrefixedCache
 from booking.cache.singleflight import SingleflightCache
 from booking.cache.strategy import RedisStrategy
 from booking.cache.swr import SWRCache
 from booking.cache.ttl import TTLCache
 from booking.cache.xfetch import PureXFetchCache, XFetchCache
+from booking.redis_clients import is_cluster
 from booking.settings import Settings
 
 REDIS_STRATEGIES: dict[str, type[RedisStrategy]] = {
@@ -49,6 +51,10 @@ class _OwnsClient:
 
 def _bytes_client(redis: Redis) -> Redis | None:
     """A sibling client returning bytes if `redis` decodes responses (envelopes are binary)."""
+    if is_cluster(redis):
+        if not redis.get_connection_kwargs().get("decode_responses"):  # type: ignore[no-untyped-call]
+            return None
+        raise ValueError("the seat cache needs a cluster client without decode_responses")
     pool = redis.connection_pool
     if not pool.connection_kwargs.get("decode_responses"):
         return None
@@ -81,4 +87,6 @@ def build_seat_cache(
         policy = make_local_policy(settings.seat_cache_eviction, settings.seat_cache_capacity)
         local_ttl = min(LOCAL_TTL_SECONDS, config.stale_bound, config.ttl)
         cache = LocalTier(cache, policy, local_ttl=local_ttl, clock=clock)
+    if settings.redis_key_prefix:
+        cache = PrefixedCache(cache, settings.redis_key_prefix)
     return cache if own is None else _OwnsClient(cache, own)

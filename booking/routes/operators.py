@@ -33,7 +33,11 @@ class NewOperatorBody(BaseModel):
 @operation(Operation("Every waiting room, live", "operators", out.RoomsOverview, auth="admin"))
 async def get_rooms(request: Request) -> JSONResponse:
     operator = await require_operator(request)
-    rooms = await rooms_status(request.app.state.pool, request.app.state.redis)
+    rooms = await rooms_status(
+        request.app.state.pool,
+        request.app.state.redis,
+        request.app.state.waiting_room.key_prefix,
+    )
     return JSONResponse({"operator": operator, "rooms": rooms}, headers=_NO_STORE)
 
 

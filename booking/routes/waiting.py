@@ -26,7 +26,6 @@ from booking.rooms import room_config
 from booking.routes.pages import render, viewer
 from waitingroom import PollRateLimited, UnknownTicket, WaitingRoom
 from waitingroom.ids import parse_id
-from waitingroom.keys import RoomKeys
 
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -35,7 +34,9 @@ def _line_cache(request: Request) -> LineStatusCache:
     state = request.app.state
     cache: LineStatusCache | None = getattr(state, "line_status", None)
     if cache is None:
-        cache = state.line_status = LineStatusCache(state.pool, state.redis)
+        cache = state.line_status = LineStatusCache(
+            state.pool, state.redis, state.waiting_room.key_prefix
+        )
     return cache
 
 
@@ -63,7 +64,7 @@ async def my_place(request: Request) -> JSONResponse:
     event_id = path_id(request, "event_id")
     user_id = await authenticate(request)
     room: WaitingRoom = request.app.state.waiting_room
-    keys = RoomKeys(str(event_id))
+    keys = room.keys_for(event_id)
     async with room.redis.pipeline(transaction=False) as pipe:
         pipe.hget(keys.users, str(user_id))
         pipe.zscore(keys.active, str(user_id))
@@ -85,7 +86,7 @@ async def _own_place(request: Request, event_id: int, user_id: int) -> dict[str,
     config = await room_config(request.app.state.pool, event_id)
     if config is None or not config.enabled:
         return None
-    raw = await room.redis.hget(RoomKeys(str(event_id)).users, str(user_id))
+    raw = await room.redis.hget(room.keys_for(event_id).users, str(user_id))
     if raw is None:
         return None
     ticket = raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -105,7 +106,7 @@ async def _own_place(request: Request, event_id: int, user_id: int) -> dict[str,
     if result.admission_token is not None:
         place["admission_token"] = result.admission_token
         # Our own token, just issued: read its expiry for the page (the script counts it down).
-        ends = await room.redis.zscore(RoomKeys(str(event_id)).active, str(user_id))
+        ends = await room.redis.zscore(room.keys_for(event_id).active, str(user_id))
         place["pass_seconds_left"] = max(0, int(float(ends or 0) / 1000 - time.time()))
     return place
 

@@ -1,0 +1,3 @@
+from load.swarm.run import main
+
+main()

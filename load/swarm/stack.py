@@ -1,0 +1,157 @@
+"""The service under the swarm: web processes, RQ workers, their processes' CPU from /proc.
+
+Its own database and Redis db (both emptied first); every wait is bounded; stopped by PID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+import httpx
+import redis
+
+from booking.db import recreate_database
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "swarm-admin-token"
+STARTUP_SECONDS = 60.0
+STOP_SECONDS = 10.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# Limits other parts of the service add against abuse, switched off: the swarm's 10,000 buyers
+# come from one address and solve no proof-of-work (names unknown to this version are ignored).
+LIMITS_OFF = {
+    "ACCOUNTS_PER_IP_PER_MINUTE": "0",
+    "JOINS_PER_IP_PER_MINUTE": "0",
+    "POW_DIFFICULTY": "0",
+    "MAX_SEATS_PER_BUYER": "0",
+}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def box_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
+
+
+class Service:
+    def __init__(
+        self, database_url: str, redis_url: str, web_processes: int, rq_workers: int, port: int
+    ) -> None:
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.web_processes = web_processes
+        self.rq_workers = rq_workers
+        self.log_dir = Path(tempfile.mkdtemp(prefix="swarm-service-"))
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "RQ_QUEUE": "swarm",
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "ADMISSION_SECRET": "swarm-admission-secret-of-sufficient-length",
+            "HOLD_SECONDS": "60",
+            "PAYMENT_LATENCY_MS": "200",
+            "PAYMENT_FAILURE_RATE": "0.02",
+            "SWEEP_INTERVAL_SECONDS": "5",
+            "DB_POOL_MAX": "20",
+            "SEAT_CACHE_STRATEGY": "swr",
+            "LOG_LEVEL": "warning",
+            # Several web processes: prometheus-client's multiprocess files go to a temp dir
+            # (set at all, even empty, it writes them into the working directory).
+            "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="swarm-metrics-"),
+            "PYTHONUNBUFFERED": "1",
+            **LIMITS_OFF,
+        }
+        self.web: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self._logs: list[IO[bytes]] = []
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        self._logs.append(log)
+        return subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def start(self) -> None:
+        asyncio.run(asyncio.wait_for(recreate_database(self.database_url), timeout=60))
+        with redis.Redis.from_url(self.redis_url, socket_timeout=10) as client:
+            client.flushdb()
+        self.web = self._spawn(
+            "web",
+            [
+                "-m", "uvicorn", "booking.asgi:app",
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--workers", str(self.web_processes),
+                "--log-level", "warning", "--no-access-log",
+                "--backlog", "8192", "--timeout-keep-alive", "30",
+            ],
+        )  # fmt: skip
+        self.workers = [
+            self._spawn(f"rq{i}", ["-m", "workers.run"]) for i in range(self.rq_workers)
+        ]
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if self.web.poll() is not None:
+                raise RuntimeError(f"web exited ({self.web.returncode}); logs: {self.log_dir}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"web not ready in {STARTUP_SECONDS}s; logs: {self.log_dir}")
+            time.sleep(0.2)
+
+    def pids(self) -> dict[str, list[int]]:
+        """Process ids by role (the uvicorn supervisor's children are the web processes)."""
+        web = [] if self.web is None else [self.web.pid, *children(self.web.pid)]
+        return {"web": web, "rq_workers": [w.pid for w in self.workers]}
+
+    def stop(self) -> None:
+        procs = [p for p in [self.web, *self.workers] if p is not None]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
