@@ -27,7 +27,7 @@ def build_defence(settings: Settings, redis: Redis) -> JoinDefence:
     if not 0 <= settings.pow_difficulty <= MAX_DIFFICULTY:
         raise ValueError(f"POW_DIFFICULTY must be 0..{MAX_DIFFICULTY}")
     return JoinDefence(
-        Throttle(redis),
+        Throttle(redis, settings.redis_key_prefix),
         ChallengeSigner(settings.pow_secret, settings.pow_challenge_ttl_seconds),
         joins_per_minute=settings.joins_per_ip_per_minute,
         unknown_polls_per_minute=settings.unknown_polls_per_ip_per_minute,

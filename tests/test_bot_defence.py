@@ -20,10 +20,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from booking.clientip import parse_trusted, resolve_client_ip
 from tests.conftest import ADMIN_TOKEN, bearer, free_port, start_server, stop
 from waitingroom.pow import ChallengeSigner, PowRejected, digest, meets_difficulty, solve
+from waitingroom.throttle import Throttle, join_counter_key
 
 POW_SECRET = "test-pow-secret-of-sufficient-length"
 LIMIT = 3
@@ -150,6 +152,21 @@ async def test_gate_joins_per_ip(client: httpx.AsyncClient) -> None:
     client.cookies.clear()
     ok = await client.post(url, headers=xff(new_ip()))
     assert ok.status_code == 201, ok.text
+
+
+async def test_limit_counters_carry_the_deployment_key_prefix(redis_url: str) -> None:
+    """REDIS_KEY_PREFIX isolates deployments sharing one Redis (Cluster): the limits too."""
+    client = Redis.from_url(redis_url)
+    try:
+        key = join_counter_key("77", new_ip())
+        assert await Throttle(client, "tenant-a:").hit(key, 1) is None
+        assert await client.exists("tenant-a:" + key) == 1
+        assert await client.exists(key) == 0
+        # Another deployment counts separately: its first hit is allowed.
+        assert await Throttle(client, "tenant-b:").hit(key, 1) is None
+        assert await Throttle(client, "tenant-a:").hit(key, 1) is not None
+    finally:
+        await client.aclose()
 
 
 async def test_polls_of_unknown_tickets_per_ip(client: httpx.AsyncClient) -> None:

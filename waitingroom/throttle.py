@@ -66,8 +66,9 @@ def account_counter_key(ip: str) -> str:
 
 
 class Throttle:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, key_prefix: str = "") -> None:
         self._script = redis.register_script(THROTTLE)
+        self._prefix = key_prefix  # REDIS_KEY_PREFIX, before every key as for the room's keys
         self._batcher = ScriptBatcher(redis)
 
     async def check(
@@ -90,6 +91,7 @@ class Throttle:
             solution_ttl_ms = 0
         if not keys:
             return ThrottleResult("ok")
+        keys = [self._prefix + key for key in keys]
         res = await self._batcher.call(self._script, keys, [limit, window_ms, solution_ttl_ms])
         outcome = res[0].decode() if isinstance(res[0], bytes) else str(res[0])
         return ThrottleResult(outcome, int(res[1]))
