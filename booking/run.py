@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 
 from booking.db import create_pool, migrate_url
 from booking.preflight import preflight
@@ -68,6 +69,19 @@ def worker_metrics_port(settings: Settings, index: int) -> int:
     return settings.worker_metrics_port + index if settings.worker_metrics_port > 0 else 0
 
 
+def web_processes(settings: Settings) -> int:
+    """WEB_CONCURRENCY, or one web process per CPU when it is 0."""
+    return settings.web_concurrency if settings.web_concurrency > 0 else (os.cpu_count() or 1)
+
+
+def web_env(processes: int) -> dict[str, str]:
+    """Several processes aggregate their metrics through a shared directory (fresh per run)."""
+    env = os.environ.copy()
+    if processes > 1 and not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flashsale-metrics-")
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="checks, migrations, seed; web + worker + RQ UI")
     parser.add_argument(
@@ -91,6 +105,7 @@ def main() -> None:
         )
         for i in range(settings.workers)
     ]
+    processes = web_processes(settings)
     web = subprocess.Popen(
         [
             sys.executable,
@@ -103,8 +118,10 @@ def main() -> None:
             str(settings.port),
             "--log-level",
             settings.log_level,
+            "--workers",
+            str(processes),
         ],
-        env=os.environ.copy(),
+        env=web_env(processes),
     )
     children = [web]
     command = dashboard_command(settings)
@@ -112,6 +129,7 @@ def main() -> None:
         children.append(subprocess.Popen(command, env=os.environ.copy()))
     base = f"http://{settings.host}:{settings.port}"
     print(f"service: {base}/  waiting room: {base}/events/{event_id}/waiting-room")
+    print(f"web: {processes} process(es) (WEB_CONCURRENCY)")
     print(f"metrics: {base}/metrics  readiness: {base}/readyz  (Ctrl-C stops them all)")
     if settings.worker_metrics_port > 0:
         ports = ", ".join(str(worker_metrics_port(settings, i)) for i in range(settings.workers))

@@ -76,6 +76,12 @@ ENV_DEFAULTS: dict[str, str] = {
     "RQ_SWEEP_QUEUE": "",  # sweeps and expiries; empty: "<RQ_QUEUE>-sweeps"
     "EXPIRY_SWEEP_INTERVAL_SECONDS": "1",
     "PROVIDER_DATABASE_URL": "",  # the simulated provider's ledger; empty: DATABASE_URL
+    "WEB_CONCURRENCY": "0",  # web processes of `make run`; 0 = one per CPU
+    "ROOM_CACHE_SECONDS": "1.0",  # bound on a process's stale event/room config
+    "AUTH_CACHE_SECONDS": "60.0",  # bound on a revoked bearer token still accepted (0 = off)
+    "QUEUE_SNAPSHOT_SECONDS": "0.25",  # queue-head snapshot refresh (poll from memory)
+    "QUEUE_SNAPSHOT_MAX_AGE_SECONDS": "1.0",  # a position is exact as of at most this ago
+    "POLL_LIMIT_PER_SECOND": "2",  # queue polls per ticket per second (then 429)
 }
 
 
@@ -136,6 +142,12 @@ class Settings:
     rq_sweep_queue: str
     expiry_sweep_interval_seconds: float
     provider_database_url: str
+    web_concurrency: int
+    room_cache_seconds: float
+    auth_cache_seconds: float
+    queue_snapshot_seconds: float
+    queue_snapshot_max_age_seconds: float
+    poll_limit_per_second: int
 
 
 def _convert(raw: str, kind: Any) -> Any:

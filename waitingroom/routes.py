@@ -16,6 +16,7 @@ from waitingroom.errors import PollRateLimited, RoomClosed, UnknownTicket
 from waitingroom.ids import parse_id
 from waitingroom.problem import problem
 from waitingroom.room import WaitingRoom
+from waitingroom.view import QueueView
 
 GetConfig = Callable[[str], Awaitable[RoomConfig | None]]
 Authenticate = Callable[[Request], Awaitable[str]]
@@ -44,12 +45,15 @@ def build_routes(
     room: WaitingRoom,
     get_config: GetConfig,
     authenticate: Authenticate,
+    view: QueueView | None = None,
 ) -> list[BaseRoute]:
     """Routes: join, poll and leave the queue (the app that mounts them renders the page).
 
     `get_config(event_id)` returns None for an unknown event; `authenticate(request)` returns
-    the user id or raises HTTPException(401) itself.
+    the user id or raises HTTPException(401) itself. With a `view`, polls of known tickets
+    are answered from process memory (exact as of at most `view.max_age_seconds` ago).
     """
+    queue: WaitingRoom | QueueView = room if view is None else view
 
     async def join(request: Request) -> Response:
         event_id = str(request.path_params["event_id"])
@@ -60,7 +64,7 @@ def build_routes(
         if config is None:
             return _event_not_found(event_id)
         try:
-            ticket = await room.join(config, user_id)
+            ticket = await queue.join(config, user_id)
         except RoomClosed:
             return problem(
                 409,
@@ -88,7 +92,7 @@ def build_routes(
         if config is None:
             return _event_not_found(event_id)
         try:
-            result = await room.poll(config, ticket)
+            result = await queue.poll(config, ticket)
         except UnknownTicket:
             return problem(
                 404,
