@@ -102,17 +102,30 @@ def create_event(base: str, **room: Any) -> int:
     return event_id
 
 
-def page_is_open(base: str, event_id: int) -> bool:
-    # A fresh connection each time, so the kernel hands it to either process.
-    resp = httpx.get(f"{base}/events/{event_id}/waiting-room", timeout=30)
-    assert resp.status_code == 200
-    return "<script>" in resp.text
+def join_is_open(base: str, event_id: int, token: str) -> bool:
+    # A fresh connection each time, so the kernel hands it to either process. Joining again is
+    # idempotent: 201 while the room is open, 409 once it is closed.
+    resp = httpx.post(
+        f"{base}/api/events/{event_id}/queue",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert resp.status_code in (201, 409), resp.text
+    return resp.status_code == 201
+
+
+def new_user_token(base: str) -> str:
+    email = f"{uuid.uuid4().hex[:12]}@example.com"
+    resp = httpx.post(f"{base}/api/users", json={"name": "p", "email": email}, timeout=30)
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["token"])
 
 
 def test_an_admin_change_is_seen_by_every_process_within_its_bound(service: str) -> None:
     event_id = create_event(service)
+    token = new_user_token(service)
     # Both processes read (and cache) the room as open.
-    assert all(page_is_open(service, event_id) for _ in range(40))
+    assert all(join_is_open(service, event_id, token) for _ in range(40))
     assert len(serving_pids(service)) >= 2, "both web processes served requests"
 
     patch = httpx.patch(
@@ -126,7 +139,7 @@ def test_an_admin_change_is_seen_by_every_process_within_its_bound(service: str)
     closed_in_a_row = 0
     while closed_in_a_row < 40:
         assert time.monotonic() < deadline, "a process still serves the old room config"
-        closed_in_a_row = 0 if page_is_open(service, event_id) else closed_in_a_row + 1
+        closed_in_a_row = 0 if join_is_open(service, event_id, token) else closed_in_a_row + 1
 
 
 def test_several_processes_admit_exactly_admit_per_second_per_tick(service: str) -> None:
