@@ -14,7 +14,7 @@ from load.costbench.measure import Phase, Row, idle_xact_rate, run_phase
 from load.costbench.stack import Service
 
 # Poll tickets: enough that each is polled below the limit of 2 per second and process.
-POLL_TICKETS = 4_000
+POLL_TICKETS = 12_000
 WARMUP_SECONDS = 8
 WARMUP_RUNS = 8  # at most; stops once nearly every poll is answered from memory
 
