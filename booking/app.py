@@ -15,6 +15,8 @@ from starlette.routing import BaseRoute
 from starlette.templating import Jinja2Templates
 
 from booking.auth import authenticate
+from booking.bearer_cache import BearerCache
+from booking.bearer_lookup import BearerLookup
 from booking.bodylimit import BodyLimitMiddleware
 from booking.cache import build_seat_cache
 from booking.clientip import ClientIPMiddleware
@@ -25,7 +27,8 @@ from booking.jobqueue import JobQueue
 from booking.metrics import HttpMetricsMiddleware
 from booking.provider import open_provider
 from booking.redis_clients import build_state_redis, close_state_redis
-from booking.rooms import enabled_room_configs, room_config
+from booking.room_cache import RoomCache, listen
+from booking.rooms import enabled_room_configs
 from booking.routes import (
     account,
     admin,
@@ -46,6 +49,7 @@ from waitingroom import RoomConfig, WaitingRoom, build_routes, run_admitter
 from waitingroom.gate import build_gate_routes
 from waitingroom.signing import KeyRing
 from waitingroom.token_routes import build_token_routes
+from waitingroom.view import QueueView
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -62,12 +66,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.jobs = await run_in_threadpool(JobQueue.from_settings, settings)
         app.state.provider_pool, app.state.provider = await open_provider(settings, app.state.pool)
         app.state.seat_cache = build_seat_cache(settings, app.state.redis)
+        app.state.room_cache = RoomCache(app.state.pool, settings.room_cache_seconds)
+        app.state.bearer_lookup = BearerLookup(app.state.pool)
         stop = asyncio.Event()
         revocations = asyncio.create_task(
             app.state.waiting_room.revocations.run(
                 app.state.redis, stop, app.state.waiting_room.revocation_channel
             )
         )
+        listener = asyncio.create_task(listen(app.state.redis, app.state.room_cache, stop))
         admitter: asyncio.Task[None] | None = None
         if settings.admitter_enabled:
             admitter = asyncio.create_task(
@@ -79,6 +86,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             stop.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(listener, timeout=5)
             if admitter is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(admitter, timeout=5)
@@ -92,7 +101,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.jobs.close()
 
     async def get_room(event_id: str) -> RoomConfig | None:
-        return await room_config(app.state.pool, int(event_id))
+        cache: RoomCache = app.state.room_cache
+        return await cache.config(int(event_id))
 
     async def authenticate_user(request: Request) -> str:
         return str(await authenticate(request))
@@ -109,9 +119,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         signing_keys,
         token_ttl_seconds=settings.admission_token_ttl_seconds,
         key_prefix=settings.redis_key_prefix,
+        poll_limit_per_second=settings.poll_limit_per_second,
+    )
+    queue_view = QueueView(
+        waiting_room,
+        refresh_seconds=settings.queue_snapshot_seconds,
+        max_age_seconds=settings.queue_snapshot_max_age_seconds,
     )
     defence = build_defence(settings, redis_client)
-    waiting_room_routes = build_routes(waiting_room, get_room, authenticate_user, defence)
+    waiting_room_routes = build_routes(
+        waiting_room, get_room, authenticate_user, defence, queue_view
+    )
     service_routes = [
         *build_token_routes(waiting_room),
         *build_gate_routes(
@@ -123,7 +141,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ),
     ]
     document_waiting_room([*waiting_room_routes, *service_routes])
+    # Starlette tries routes in order: the surge's routes (queue polls) come first.
     route_list: list[BaseRoute] = [
+        *waiting_room_routes,
         *health.routes,
         # Early in the list: Starlette tries routes in order, and these are the hot ones a
         # downstream service or the nginx gate calls on every request of an admitted buyer.
@@ -137,7 +157,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *session.routes,
         *account.routes,
         *waiting.routes,
-        *waiting_room_routes,
         *apidocs.routes,
     ]
     app = Starlette(
@@ -154,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.redis = redis_client
     app.state.waiting_room = waiting_room
     app.state.defence = defence
+    app.state.bearer_cache = BearerCache(settings.auth_cache_seconds)
     app.state.templates = templates
     if setup_tracing(settings):
         from booking.instrumentation import instrument_app

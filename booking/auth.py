@@ -10,6 +10,8 @@ import secrets
 import asyncpg
 from starlette.requests import Request
 
+from booking.bearer_cache import BearerCache
+from booking.bearer_lookup import BearerLookup
 from booking.errors import Problem
 from booking.sessions import COOKIE_NAME, session_user_id
 
@@ -53,10 +55,20 @@ async def authenticate(request: Request) -> int:
             raise Problem(401, "session-expired", "your session has ended: sign in again")
         return session_user
     token = bearer_token(request)
-    pool: asyncpg.Pool = request.app.state.pool
-    user_id = await pool.fetchval("SELECT id FROM users WHERE token_hash = $1", hash_token(token))
+    digest = hash_token(token)
+    cache: BearerCache | None = getattr(request.app.state, "bearer_cache", None)
+    if cache is not None and (cached := cache.get(digest)) is not None:
+        return cached
+    lookup: BearerLookup | None = getattr(request.app.state, "bearer_lookup", None)
+    if lookup is not None:
+        user_id = await lookup.user_id(digest)  # coalesced with concurrent misses
+    else:
+        pool: asyncpg.Pool = request.app.state.pool
+        user_id = await pool.fetchval("SELECT id FROM users WHERE token_hash = $1", digest)
     if user_id is None:
         raise Problem(401, "unauthenticated", "unknown or revoked token")
+    if cache is not None:
+        cache.put(digest, int(user_id))
     return int(user_id)
 
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 
 from booking.db import create_pool, migrate_url
 from booking.preflight import preflight
 from booking.redis_clients import rq_redis_url
 from booking.seed import seed_demo
-from booking.settings import Settings, child_env, load_settings
+from booking.settings import Settings, child_env, load_settings, multiprocess_metrics_dir
 from booking.supervise import Supervised
 
 
@@ -68,6 +70,18 @@ def worker_metrics_port(settings: Settings, index: int) -> int:
     return settings.worker_metrics_port + index if settings.worker_metrics_port > 0 else 0
 
 
+def web_processes(settings: Settings) -> int:
+    """WEB_CONCURRENCY, or one web process per CPU when it is 0."""
+    return settings.web_concurrency if settings.web_concurrency > 0 else (os.cpu_count() or 1)
+
+
+def web_env(processes: int) -> dict[str, str]:
+    """Several processes aggregate their metrics through a shared directory (fresh per run)."""
+    if processes > 1 and not multiprocess_metrics_dir():
+        return child_env(PROMETHEUS_MULTIPROC_DIR=tempfile.mkdtemp(prefix="flashsale-metrics-"))
+    return child_env()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="checks, migrations, seed; web + worker + RQ UI")
     parser.add_argument(
@@ -91,6 +105,7 @@ def main() -> None:
         )
         for i in range(settings.workers)
     ]
+    processes = web_processes(settings)
     web = subprocess.Popen(
         [
             sys.executable,
@@ -105,8 +120,10 @@ def main() -> None:
             settings.log_level,
             # X-Forwarded-For is the app's job (TRUSTED_PROXIES, booking/clientip.py).
             "--no-proxy-headers",
+            "--workers",
+            str(processes),
         ],
-        env=child_env(),
+        env=web_env(processes),
     )
     children = [web]
     command = dashboard_command(settings)
@@ -114,6 +131,7 @@ def main() -> None:
         children.append(subprocess.Popen(command, env=child_env()))
     base = f"http://{settings.host}:{settings.port}"
     print(f"service: {base}/  waiting room: {base}/events/{event_id}/waiting-room")
+    print(f"web: {processes} process(es) (WEB_CONCURRENCY)")
     print(f"metrics: {base}/metrics  readiness: {base}/readyz  (Ctrl-C stops them all)")
     if settings.worker_metrics_port > 0:
         ports = ", ".join(str(worker_metrics_port(settings, i)) for i in range(settings.workers))

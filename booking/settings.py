@@ -95,6 +95,12 @@ ENV_DEFAULTS: dict[str, str] = {
     "REDIS_CLUSTER": "0",  # 1: REDIS_URL names any node of a Redis Cluster
     "RQ_REDIS_URL": "",  # RQ's own single Redis (RQ is not cluster-aware); empty: REDIS_URL
     "REDIS_KEY_PREFIX": "",  # isolates deployments sharing one cluster (it has only db 0)
+    "WEB_CONCURRENCY": "0",  # web processes of `make run`; 0 = one per CPU
+    "ROOM_CACHE_SECONDS": "1.0",  # bound on a process's stale event/room config
+    "AUTH_CACHE_SECONDS": "60.0",  # bound on a revoked bearer token still accepted (0 = off)
+    "QUEUE_SNAPSHOT_SECONDS": "0.25",  # queue-head snapshot refresh (poll from memory)
+    "QUEUE_SNAPSHOT_MAX_AGE_SECONDS": "1.0",  # a position is exact as of at most this ago
+    "POLL_LIMIT_PER_SECOND": "2",  # queue polls per ticket per second (then 429)
 }
 
 
@@ -166,6 +172,13 @@ class Settings:
     redis_cluster: bool
     rq_redis_url: str
     redis_key_prefix: str
+
+    web_concurrency: int
+    room_cache_seconds: float
+    auth_cache_seconds: float
+    queue_snapshot_seconds: float
+    queue_snapshot_max_age_seconds: float
+    poll_limit_per_second: int
 
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})

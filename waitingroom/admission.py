@@ -62,7 +62,6 @@ async def tick(
     config: RoomConfig,
     *,
     now: float,
-    seed: int,
     alpha: float,
 ) -> TickOutcome:
     now_ms = int(now * 1000)
@@ -76,6 +75,9 @@ async def tick(
             keys.tick,
             keys.rate,
             keys.joined,
+            keys.qtail,
+            keys.opening,
+            keys.gone,
             keys.paused,
         ],
         args=[
@@ -85,7 +87,6 @@ async def tick(
             config.max_active,
             config.admission_window_seconds * 1000,
             config.opens_at_ms(),
-            seed,
             alpha,
         ],
     )

@@ -78,6 +78,26 @@ class RoomKeys:
     def paused(self) -> str:  # STRING present while paused (kept by reset, like the DB flag)
         return self._k("paused")
 
+    @property
+    def qtail(self) -> str:  # STRING last queue score handed out or reserved (contiguous)
+        return self._k("qtail")
+
+    @property
+    def gone(self) -> str:  # ZSET queue scores of buyers who left while waiting (>= head)
+        return self._k("gone")
+
+    @property
+    def gone_version(self) -> str:  # STRING bumped whenever `gone` gains an entry
+        return self._k("gver")
+
+    @property
+    def opening(self) -> str:  # HASH base/end/moved while the pre-queue moves in chunks
+        return self._k("opening")
+
+    @property
+    def epoch(self) -> str:  # STRING random id of this queue's lifetime (reset makes a new one)
+        return self._k("epoch")
+
     def poll_limit(self, ticket: str) -> str:  # counter with a 1 s expiry
         return self._k(f"rl:{ticket}")
 
@@ -93,4 +113,9 @@ class RoomKeys:
             self.joined,
             self.tick,
             self.rate,
+            self.qtail,
+            self.gone,
+            self.gone_version,
+            self.opening,
+            self.epoch,
         ]

@@ -27,6 +27,11 @@ EXPIRED = Counter(
 )
 JOINS = Counter("waitingroom_joins_total", "Join requests (new or repeated)", ["event"])
 POLLS = Counter("waitingroom_polls_total", "Poll requests answered", ["event"])
+POLLS_FROM_MEMORY = Counter(
+    "waitingroom_polls_from_memory_total",
+    "Polls answered from the process's queue snapshot, without Redis",
+    ["event"],
+)
 POLLS_LIMITED = Counter("waitingroom_polls_rate_limited_total", "Polls refused with 429", ["event"])
 TOKEN_REJECTIONS = Counter(
     "waitingroom_token_rejections_total", "Admission tokens rejected", ["event", "reason"]

@@ -17,6 +17,7 @@ class Ticket:
     eta_seconds: int | None = None
     pre_queue: bool = False
     created: bool = True  # False when an earlier ticket was returned (idempotent join)
+    score: int = 0  # queue score (0 unless waiting in the queue); in-process views cache it
 
 
 @dataclass(frozen=True)

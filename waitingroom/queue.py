@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,6 +25,8 @@ class JoinRaw:
     rate: str
     pre_count: int
     created: bool
+    score: int  # queue score (0 unless waiting in the queue)
+    opening: bool  # the pre-queue is still being moved into the queue
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class PollRaw:
     rate: str
     pre_count: int
     expires_at_ms: int
+    score: int = 0  # queue score (0 unless waiting in the queue)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,25 @@ def _position(raw: Any) -> int | None:
     return pos if pos > 0 else None
 
 
+@functools.lru_cache(maxsize=4096)
+def _join_keys(keys: RoomKeys) -> tuple[str, ...]:
+    # Built once per event: a join is on the surge path, and these never change.
+    return (
+        keys.seq,
+        keys.queue,
+        keys.pre,
+        keys.opened,
+        keys.active,
+        keys.users,
+        keys.tickets,
+        keys.joined,
+        keys.rate,
+        keys.qtail,
+        keys.opening,
+        keys.epoch,
+    )
+
+
 async def join(
     scripts: Scripts,
     keys: RoomKeys,
@@ -61,23 +84,13 @@ async def join(
     new_ticket: str,
     now_ms: int,
     opens_at_ms: int,
-    seed: int,
+    pre_key: int,
     admit_per_second: int,
 ) -> JoinRaw:
     res = await scripts.run(
         scripts.join,
-        keys=[
-            keys.seq,
-            keys.queue,
-            keys.pre,
-            keys.opened,
-            keys.active,
-            keys.users,
-            keys.tickets,
-            keys.joined,
-            keys.rate,
-        ],
-        args=[user_id, new_ticket, now_ms, opens_at_ms, seed, admit_per_second],
+        keys=_join_keys(keys),
+        args=[user_id, new_ticket, now_ms, opens_at_ms, pre_key, admit_per_second],
     )
     return JoinRaw(
         ticket=_s(res[0]),
@@ -86,6 +99,8 @@ async def join(
         rate=_s(res[3]),
         pre_count=int(res[4]),
         created=bool(int(res[5])),
+        score=int(res[6]),
+        opening=bool(int(res[7])),
     )
 
 
@@ -96,7 +111,6 @@ async def poll(
     ticket: str,
     now_ms: int,
     opens_at_ms: int,
-    seed: int,
     admit_per_second: int,
     poll_limit: int,
 ) -> PollRaw | Limited | None:
@@ -111,8 +125,10 @@ async def poll(
             keys.active,
             keys.rate,
             keys.poll_limit(ticket),
+            keys.qtail,
+            keys.opening,
         ],
-        args=[ticket, now_ms, opens_at_ms, seed, admit_per_second, poll_limit],
+        args=[ticket, now_ms, opens_at_ms, admit_per_second, poll_limit],
     )
     code = _s(res[0])
     if code == "unknown":
@@ -126,6 +142,7 @@ async def poll(
         rate=_s(res[4]),
         pre_count=int(res[5]),
         expires_at_ms=int(float(_s(res[6]))),
+        score=int(res[7]),
     )
 
 
@@ -133,7 +150,80 @@ async def remove(scripts: Scripts, keys: RoomKeys, user_id: str) -> tuple[bool, 
     """Drop the user from every structure; returns (was_active, was_waiting)."""
     res = await scripts.run(
         scripts.remove,
-        keys=[keys.users, keys.tickets, keys.queue, keys.pre, keys.active, keys.joined],
+        keys=[
+            keys.users,
+            keys.tickets,
+            keys.queue,
+            keys.pre,
+            keys.active,
+            keys.joined,
+            keys.gone,
+            keys.gone_version,
+        ],
         args=[user_id, keys.prefix + REVOCATION_CHANNEL, keys.event_id],
     )
     return bool(int(res[0])), bool(int(res[1]))
+
+
+async def open_step(
+    scripts: Scripts, keys: RoomKeys, *, now_ms: int, opens_at_ms: int, chunk: int
+) -> tuple[int, int]:
+    """Move at most `chunk` pre-queue members into the queue; returns (moved, still_pre).
+
+    (0, 0) when no move is in progress (not due, already done, or nobody pre-queued)."""
+    res = await scripts.run(
+        scripts.open_step,
+        keys=[
+            keys.pre,
+            keys.queue,
+            keys.opened,
+            keys.qtail,
+            keys.opening,
+            keys.gone,
+            keys.gone_version,
+        ],
+        args=[now_ms, opens_at_ms, chunk],
+    )
+    return int(res[0]), int(res[1])
+
+
+@dataclass(frozen=True)
+class SnapshotRaw:
+    epoch: str
+    head: int  # lowest score still waiting (or tail + 1)
+    tail: int  # highest score handed out or reserved
+    gone_version: str
+    pre_count: int
+    open_end: int  # end of the reserved pre-queue range while it moves, else -1
+    open_gap: int  # reserved scores whose pre-queue member left before the move
+    rate: str
+    gone: list[int] | None  # None: unchanged since `known_gone_version`
+
+
+async def snapshot(scripts: Scripts, keys: RoomKeys, known_gone_version: str) -> SnapshotRaw:
+    res = await scripts.run(
+        scripts.snapshot,
+        keys=[
+            keys.epoch,
+            keys.queue,
+            keys.qtail,
+            keys.opening,
+            keys.pre,
+            keys.gone,
+            keys.gone_version,
+            keys.rate,
+        ],
+        args=[known_gone_version],
+    )
+    gone_version = _s(res[3])
+    return SnapshotRaw(
+        epoch=_s(res[0]),
+        head=int(res[1]),
+        tail=int(res[2]),
+        gone_version=gone_version,
+        pre_count=int(res[4]),
+        open_end=int(res[5]),
+        open_gap=int(res[6]),
+        rate=_s(res[7]),
+        gone=None if gone_version == known_gone_version else [int(_s(g)) for g in res[8:]],
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 import time
@@ -22,6 +23,11 @@ from waitingroom.signing import KeyRing
 from waitingroom.tokens import DEFAULT_TTL_SECONDS, AdmissionClaims, TokenSigner
 
 EventRef = RoomConfig | str | int
+# Pre-queue members moved into the queue per script call at opening: a few ms of Redis time
+# per call even with a million pre-queued (see docs/waitingroom-cost.md for the measurement).
+OPENING_CHUNK = 1000
+# Hang guard on one opening drive: 10M pre-queued buyers at the default chunk.
+_MAX_OPENING_STEPS = 10_000
 
 
 def _event_id(event: EventRef) -> str:
@@ -41,11 +47,13 @@ class WaitingRoom:
         batch: bool = True,
         token_ttl_seconds: int = DEFAULT_TTL_SECONDS,
         key_prefix: str = "",
+        opening_chunk: int = OPENING_CHUNK,
     ) -> None:
         """`keys` signs admission tokens (a plain string derives a development-only key from it);
-        `clock` returns epoch seconds; `rng` seeds the pre-queue shuffle (tests fix it);
+        `clock` returns epoch seconds; `rng` draws the pre-queue order (tests fix it);
         `batch` pipelines concurrent script calls (see batching.py); `key_prefix` goes before
-        every key (REDIS_KEY_PREFIX)."""
+        every key (REDIS_KEY_PREFIX); `opening_chunk` bounds the pre-queue members one script
+        call moves at opening."""
         self.redis = redis
         self.clock = clock
         self.poll_limit_per_second = poll_limit_per_second
@@ -56,7 +64,19 @@ class WaitingRoom:
         self.signer = TokenSigner(ring, clock, token_ttl_seconds)
         # Fed by run_revocation_feed (the app runs it); until then verify() reads Redis.
         self.revocations = RevocationFeed(clock, token_ttl_seconds)
+        self._opening_chunk = max(1, opening_chunk)
+        self._openings: dict[str, asyncio.Task[None]] = {}
+        self._listeners: list[Callable[[str], None]] = []
         self.key_prefix = key_prefix
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """`listener(event_id)` runs after this process changed who waits where (admission,
+        leave, opening): in-process views drop their snapshot at once."""
+        self._listeners.append(listener)
+
+    def _changed(self, event_id: str) -> None:
+        for listener in self._listeners:
+            listener(event_id)
 
     def _keys(self, event_id: str) -> RoomKeys:
         return RoomKeys(event_id, self.key_prefix)
@@ -73,8 +93,38 @@ class WaitingRoom:
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def _seed(self) -> int:
-        return self._rng.getrandbits(31)
+    def _pre_key(self) -> int:
+        # 52 bits: exact in a Lua double; ties (then ordered by user id) are vanishingly rare.
+        return self._rng.getrandbits(52)
+
+    async def finish_opening(self, config: RoomConfig) -> None:
+        """Move the pre-queue into the queue if the opening is due and the move is not done.
+
+        One drive per event per process (concurrent callers await the same one); each step
+        is one short script, so Redis serves other clients between the chunks."""
+        event = config.event_id
+        task = self._openings.get(event)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._drive_opening(config))
+            self._openings[event] = task
+        await asyncio.shield(task)
+
+    async def _drive_opening(self, config: RoomConfig) -> None:
+        keys = self._keys(config.event_id)
+        moved_any = False
+        for _ in range(_MAX_OPENING_STEPS):
+            moved, still_pre = await q.open_step(
+                self._scripts,
+                keys,
+                now_ms=self._now_ms(),
+                opens_at_ms=config.opens_at_ms(),
+                chunk=self._opening_chunk,
+            )
+            moved_any = moved_any or moved > 0
+            if still_pre == 0:
+                break
+        if moved_any:
+            self._changed(config.event_id)
 
     async def join(self, config: RoomConfig, user_id: str | int) -> Ticket:
         """Idempotent: a user already waiting or admitted gets the same ticket and place."""
@@ -89,10 +139,12 @@ class WaitingRoom:
             new_ticket=secrets.token_urlsafe(16),
             now_ms=now_ms,
             opens_at_ms=config.opens_at_ms(),
-            seed=self._seed(),
+            pre_key=self._pre_key(),
             admit_per_second=config.admit_per_second,
         )
         metrics.JOINS.labels(config.event_id).inc()
+        if raw.opening:
+            await self.finish_opening(config)
         rate = parse_rate(raw.rate, config.admit_per_second)
         eta: int | None = None
         if raw.status == "pre":
@@ -108,10 +160,16 @@ class WaitingRoom:
             eta_seconds=eta,
             pre_queue=raw.status == "pre",
             created=raw.created,
+            score=raw.score,
         )
 
     async def poll(self, config: RoomConfig, ticket: str) -> PollResult:
-        """Status of a ticket; raises UnknownTicket or PollRateLimited."""
+        """Status of a ticket, exact (one script); raises UnknownTicket or PollRateLimited."""
+        return (await self.poll_with_score(config, ticket))[0]
+
+    async def poll_with_score(self, config: RoomConfig, ticket: str) -> tuple[PollResult, int]:
+        """`poll` plus the ticket's queue score (0 unless waiting in the queue), which an
+        in-process view caches to answer later polls without Redis."""
         if not is_safe_id(ticket):
             raise UnknownTicket(ticket)
         keys = self._keys(config.event_id)
@@ -122,7 +180,6 @@ class WaitingRoom:
             ticket=ticket,
             now_ms=now_ms,
             opens_at_ms=config.opens_at_ms(),
-            seed=self._seed(),
             admit_per_second=config.admit_per_second,
             poll_limit=self.poll_limit_per_second,
         )
@@ -135,16 +192,17 @@ class WaitingRoom:
         rate = parse_rate(raw.rate, config.admit_per_second)
         if raw.status == "admitted":
             token = self.signer.issue(raw.user_id, config.event_id, ticket, raw.expires_at_ms)
-            return PollResult("admitted", None, 0, token, user_id=raw.user_id)
+            return PollResult("admitted", None, 0, token, user_id=raw.user_id), 0
         if raw.status == "expired":
-            return PollResult("expired", None, None, user_id=raw.user_id)
+            return PollResult("expired", None, None, user_id=raw.user_id), 0
         if raw.status == "pre":
             eta = pre_queue_eta_seconds(
                 now_ms / 1000, config.opens_at_ms() / 1000, raw.pre_count, rate
             )
-            return PollResult("waiting", None, eta, pre_queue=True, user_id=raw.user_id)
+            return PollResult("waiting", None, eta, pre_queue=True, user_id=raw.user_id), 0
         position = raw.position or 0
-        return PollResult("waiting", position, eta_seconds(position, rate), user_id=raw.user_id)
+        result = PollResult("waiting", position, eta_seconds(position, rate), user_id=raw.user_id)
+        return result, raw.score
 
     async def admit_tick(self, config: RoomConfig, now: float | None = None) -> list[str]:
         """One admission step for `config`'s event (at most once per second across processes).
@@ -152,15 +210,17 @@ class WaitingRoom:
         Returns the admitted user ids (empty if another caller already ticked this second).
         """
         now = self.clock() if now is None else now
+        await self.finish_opening(config)
         outcome = await admission.tick(
             self._scripts,
             self._keys(config.event_id),
             config,
             now=now,
-            seed=self._seed(),
             alpha=self._alpha,
         )
         event = config.event_id
+        if outcome.admitted or outcome.expired:
+            self._changed(event)
         metrics.QUEUE_LENGTH.labels(event).set(outcome.queue_length)
         metrics.ACTIVE_USERS.labels(event).set(outcome.active)
         if outcome.expired:
@@ -250,7 +310,9 @@ class WaitingRoom:
 
         Returns whether the user held an active slot.
         """
-        was_active, _ = await q.remove(self._scripts, self._keys(_event_id(event)), str(user_id))
+        event_id = _event_id(event)
+        was_active, _ = await q.remove(self._scripts, self._keys(event_id), str(user_id))
+        self._changed(event_id)
         return was_active
 
     async def leave(self, event: EventRef, user_id: str | int) -> bool:
@@ -258,9 +320,9 @@ class WaitingRoom:
 
         Returns whether the user was waiting or active.
         """
-        was_active, was_waiting = await q.remove(
-            self._scripts, self._keys(_event_id(event)), str(user_id)
-        )
+        event_id = _event_id(event)
+        was_active, was_waiting = await q.remove(self._scripts, self._keys(event_id), str(user_id))
+        self._changed(event_id)
         return was_active or was_waiting
 
     async def ticket_owner(self, event: EventRef, ticket: str) -> str | None:
@@ -284,3 +346,4 @@ class WaitingRoom:
         await self.redis.delete(*keys.all_static())
         # Every admission of the event ended: revoke its tokens issued until now.
         await self.redis.publish(self.revocation_channel, f"e|{keys.event_id}|{self._now_ms()}")
+        self._changed(keys.event_id)

@@ -17,6 +17,7 @@ from waitingroom.errors import PollRateLimited, RoomClosed, UnknownTicket
 from waitingroom.ids import parse_id
 from waitingroom.problem import problem
 from waitingroom.room import WaitingRoom
+from waitingroom.view import QueueView
 
 GetConfig = Callable[[str], Awaitable[RoomConfig | None]]
 Authenticate = Callable[[Request], Awaitable[str]]
@@ -46,13 +47,16 @@ def build_routes(
     get_config: GetConfig,
     authenticate: Authenticate,
     defence: JoinDefence | None = None,
+    view: QueueView | None = None,
 ) -> list[BaseRoute]:
     """Routes: join, poll and leave the queue (the app that mounts them renders the page).
 
     `get_config(event_id)` returns None for an unknown event; `authenticate(request)` returns
     the user id or raises an exception the mounting app's handlers answer with 401 (the booking
-    app's raises its Problem; these routes do not catch it).
+    app's raises its Problem; these routes do not catch it). With a `view`, polls of known
+    tickets are answered from process memory (exact as of at most `view.max_age_seconds` ago).
     """
+    queue: WaitingRoom | QueueView = room if view is None else view
 
     async def join(request: Request) -> Response:
         event_id = str(request.path_params["event_id"])
@@ -63,11 +67,11 @@ def build_routes(
         if config is None:
             return _event_not_found(event_id)
         try:
-            # Bot defence (h8): per-IP join limit and proof of work, before the join script.
+            # Bot defence: per-IP join limit and proof of work, before the join script.
             refusal = None if defence is None else await defence.check_join(request, config)
             if refusal is not None:
                 return refusal
-            ticket = await room.join(config, user_id)
+            ticket = await queue.join(config, user_id)
         except RoomClosed:
             return problem(
                 409,
@@ -95,9 +99,9 @@ def build_routes(
         if config is None:
             return _event_not_found(event_id)
         try:
-            result = await room.poll(config, ticket)
+            result = await queue.poll(config, ticket)
         except UnknownTicket:
-            # Bot defence (h8): an address probing unknown tickets is slowed down.
+            # Bot defence: an address probing unknown tickets is slowed down.
             refusal = None if defence is None else await defence.check_unknown_poll(request, config)
             if refusal is not None:
                 return refusal

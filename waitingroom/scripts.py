@@ -16,92 +16,99 @@ from redis.commands.core import AsyncScript
 
 from waitingroom.batching import ScriptBatcher
 
-# Shared prefix: at the first call after the opening time, shuffle the pre-queue (seeded
-# Fisher-Yates, seed from the caller so tests are deterministic) and put it ahead of everyone
-# who joined after opening. SETNX on `opened` makes this happen exactly once.
-_OPEN_IF_DUE = """
-local function open_if_due(k_pre, k_queue, k_opened, now, opens_at, seed)
+# Queue scores come from one counter (`qtail`) and are contiguous: the only holes are buyers
+# who left while waiting (recorded in `gone`) and admitted buyers (all below the head, because
+# admission pops the lowest scores). So a position is `score - head + 1 - (gone in between)`,
+# which a web process can compute from a small snapshot without asking Redis (view.py).
+#
+# Pre-queue: every joiner before the opening gets a random key (from the caller's seeded RNG);
+# the order of those keys is the draw. At the first call after the opening time the range of
+# queue scores for the whole pre-queue is reserved in O(1) (`open_if_due`), and the members are
+# then moved into the queue in key order by OPEN_STEP, a bounded chunk per call, so no single
+# script blocks Redis for long even with a million pre-queued buyers.
+_PRELUDE = """
+local function open_if_due(k_pre, k_opened, k_qtail, k_opening, now, opens_at)
   if opens_at < 0 or now < opens_at then
     return
   end
   if redis.call('SETNX', k_opened, now) == 0 then
     return
   end
-  local members = redis.call('ZRANGE', k_pre, 0, -1)
-  local n = #members
+  local n = redis.call('ZCARD', k_pre)
   if n == 0 then
     return
   end
-  math.randomseed(seed)
-  for i = n, 2, -1 do
-    local j = math.random(i)
-    members[i], members[j] = members[j], members[i]
+  local base = tonumber(redis.call('GET', k_qtail) or '0')
+  redis.call('SET', k_qtail, base + n)
+  redis.call('HSET', k_opening, 'base', base, 'end', base + n, 'moved', 0)
+end
+
+-- 1-based place of a queued user: pre-queue members not yet moved are all ahead of anyone
+-- whose score lies beyond the reserved range.
+local function position(k_queue, k_pre, k_opening, user, score)
+  local r = redis.call('ZRANK', k_queue, user) + 1
+  local e = redis.call('HGET', k_opening, 'end')
+  if e and score > tonumber(e) then
+    r = r + redis.call('ZCARD', k_pre)
   end
-  -- Scores -n..-1 sort before every post-opening arrival (their scores are seq >= 1).
-  local args = {}
-  for i = 1, n do
-    args[#args + 1] = i - n - 1
-    args[#args + 1] = members[i]
-    if #args >= 1000 then
-      redis.call('ZADD', k_queue, unpack(args))
-      args = {}
-    end
-  end
-  if #args > 0 then
-    redis.call('ZADD', k_queue, unpack(args))
-  end
-  redis.call('DEL', k_pre)
+  return r
 end
 """
 
-# KEYS: seq queue pre opened active users tickets joined rate
-# ARGV: user new_ticket now_ms opens_at_ms seed admit_per_second
-# -> {ticket, status, position|-1, rate, pre_count, is_new}
+# KEYS: seq queue pre opened active users tickets joined rate qtail opening epoch
+# ARGV: user new_ticket now_ms opens_at_ms pre_key admit_per_second
+# -> {ticket, status, position|-1, rate, pre_count, is_new, score, opening}
 JOIN = (
-    _OPEN_IF_DUE
+    _PRELUDE
     + """
 local user, now, opens_at = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
-open_if_due(KEYS[3], KEYS[2], KEYS[4], now, opens_at, tonumber(ARGV[5]))
+open_if_due(KEYS[3], KEYS[4], KEYS[10], KEYS[11], now, opens_at)
+redis.call('SETNX', KEYS[12], ARGV[2])
+local opening = redis.call('EXISTS', KEYS[11])
 local rate = redis.call('HGET', KEYS[9], 'ewma') or ARGV[6]
 local ticket = redis.call('HGET', KEYS[6], user)
 if ticket then
-  local r = redis.call('ZRANK', KEYS[2], user)
-  if r then
-    return {ticket, 'waiting', r + 1, rate, 0, 0}
+  local sc = redis.call('ZSCORE', KEYS[2], user)
+  if sc then
+    sc = tonumber(sc)
+    return {ticket, 'waiting', position(KEYS[2], KEYS[3], KEYS[11], user, sc), rate, 0, 0, sc,
+            opening}
   end
   if redis.call('ZSCORE', KEYS[3], user) then
-    return {ticket, 'pre', -1, rate, redis.call('ZCARD', KEYS[3]), 0}
+    return {ticket, 'pre', -1, rate, redis.call('ZCARD', KEYS[3]), 0, 0, opening}
   end
   local exp = redis.call('ZSCORE', KEYS[5], user)
   if exp and tonumber(exp) > now then
-    return {ticket, 'admitted', -1, rate, 0, 0}
+    return {ticket, 'admitted', -1, rate, 0, 0, 0, opening}
   end
   -- The admission lapsed: the user starts over at the back with a fresh ticket.
   redis.call('HDEL', KEYS[7], ticket)
   redis.call('ZREM', KEYS[5], user)
 end
 ticket = ARGV[2]
-local seq = redis.call('INCR', KEYS[1])
+-- `seq` counts every ticket ever issued (joined = waiting + admitted, for the surge checks).
+redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[6], user, ticket)
 redis.call('HSET', KEYS[7], ticket, user)
 if opens_at >= 0 and now < opens_at and redis.call('EXISTS', KEYS[4]) == 0 then
-  redis.call('ZADD', KEYS[3], seq, user)
+  redis.call('ZADD', KEYS[3], ARGV[5], user)
   redis.call('HSET', KEYS[8], user, ARGV[3] .. '|-1|' .. rate)
-  return {ticket, 'pre', -1, rate, redis.call('ZCARD', KEYS[3]), 1}
+  return {ticket, 'pre', -1, rate, redis.call('ZCARD', KEYS[3]), 1, 0, opening}
 end
-redis.call('ZADD', KEYS[2], seq, user)
-local pos = redis.call('ZRANK', KEYS[2], user) + 1
+local sc = redis.call('INCR', KEYS[10])
+redis.call('ZADD', KEYS[2], sc, user)
+local pos = position(KEYS[2], KEYS[3], KEYS[11], user, sc)
 redis.call('HSET', KEYS[8], user, ARGV[3] .. '|' .. pos .. '|' .. rate)
-return {ticket, 'waiting', pos, rate, 0, 1}
+return {ticket, 'waiting', pos, rate, 0, 1, sc, opening}
 """
 )
 
-# KEYS: tickets queue pre opened active rate poll_limit
-# ARGV: ticket now_ms opens_at_ms seed admit_per_second poll_limit
+# KEYS: tickets queue pre opened active rate poll_limit qtail opening
+# ARGV: ticket now_ms opens_at_ms admit_per_second poll_limit
 # -> {'unknown'} | {'limited', user, retry_ms}
-#    | {'ok', user, status, position|-1, rate, pre_count, expiry_ms}
+#    | {'ok', user, status, position|-1, rate, pre_count, expiry_ms, score}
 POLL = (
-    _OPEN_IF_DUE
+    _PRELUDE
     + """
 local user = redis.call('HGET', KEYS[1], ARGV[1])
 if not user then
@@ -112,7 +119,7 @@ local hits = redis.call('INCR', KEYS[7])
 if hits == 1 then
   redis.call('PEXPIRE', KEYS[7], 1000)
 end
-if hits > tonumber(ARGV[6]) then
+if hits > tonumber(ARGV[5]) then
   local ttl = redis.call('PTTL', KEYS[7])
   if ttl < 0 then
     redis.call('PEXPIRE', KEYS[7], 1000)
@@ -121,31 +128,76 @@ if hits > tonumber(ARGV[6]) then
   return {'limited', user, ttl}
 end
 local now = tonumber(ARGV[2])
-open_if_due(KEYS[3], KEYS[2], KEYS[4], now, tonumber(ARGV[3]), tonumber(ARGV[4]))
-local rate = redis.call('HGET', KEYS[6], 'ewma') or ARGV[5]
-local r = redis.call('ZRANK', KEYS[2], user)
-if r then
-  return {'ok', user, 'waiting', r + 1, rate, 0, '0'}
+open_if_due(KEYS[3], KEYS[4], KEYS[8], KEYS[9], now, tonumber(ARGV[3]))
+local rate = redis.call('HGET', KEYS[6], 'ewma') or ARGV[4]
+local sc = redis.call('ZSCORE', KEYS[2], user)
+if sc then
+  sc = tonumber(sc)
+  return {'ok', user, 'waiting', position(KEYS[2], KEYS[3], KEYS[9], user, sc), rate, 0, '0', sc}
 end
 if redis.call('ZSCORE', KEYS[3], user) then
-  return {'ok', user, 'pre', -1, rate, redis.call('ZCARD', KEYS[3]), '0'}
+  return {'ok', user, 'pre', -1, rate, redis.call('ZCARD', KEYS[3]), '0', 0}
 end
 local exp = redis.call('ZSCORE', KEYS[5], user)
 if exp and tonumber(exp) > now then
-  return {'ok', user, 'admitted', -1, rate, 0, exp}
+  return {'ok', user, 'admitted', -1, rate, 0, exp, 0}
 end
-return {'ok', user, 'expired', -1, rate, 0, '0'}
+return {'ok', user, 'expired', -1, rate, 0, '0', 0}
 """
 )
 
-# KEYS: queue pre opened active tick rate joined paused
-# ARGV: now_ms tick_second admit_per_second max_active window_ms opens_at_ms seed alpha
+# KEYS: pre queue opened qtail opening gone gver
+# ARGV: now_ms opens_at_ms chunk
+# -> {moved_now, still_pre}; moves at most `chunk` pre-queue members (lowest keys first) to
+#    the next scores of the reserved range. When the pre-queue is empty, the rest of the
+#    range (members who left before being moved) is recorded in `gone` and the move ends.
+OPEN_STEP = (
+    _PRELUDE
+    + """
+open_if_due(KEYS[1], KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[1]), tonumber(ARGV[2]))
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  return {0, 0}
+end
+local o = redis.call('HMGET', KEYS[5], 'base', 'end', 'moved')
+local base, e, moved = tonumber(o[1]), tonumber(o[2]), tonumber(o[3])
+local popped = redis.call('ZPOPMIN', KEYS[1], tonumber(ARGV[3]))
+local args = {}
+for i = 1, #popped, 2 do
+  moved = moved + 1
+  args[#args + 1] = base + moved
+  args[#args + 1] = popped[i]
+  if #args >= 1000 then
+    redis.call('ZADD', KEYS[2], unpack(args))
+    args = {}
+  end
+end
+if #args > 0 then
+  redis.call('ZADD', KEYS[2], unpack(args))
+end
+local left = redis.call('ZCARD', KEYS[1])
+if left > 0 then
+  redis.call('HSET', KEYS[5], 'moved', moved)
+  return {#popped / 2, left}
+end
+if moved < e - base then
+  for s = base + moved + 1, e do
+    redis.call('ZADD', KEYS[6], s, s)
+  end
+  redis.call('INCR', KEYS[7])
+end
+redis.call('DEL', KEYS[5])
+return {#popped / 2, 0}
+"""
+)
+
+# KEYS: queue pre opened active tick rate joined qtail opening gone paused
+# ARGV: now_ms tick_second admit_per_second max_active window_ms opens_at_ms alpha
 # -> {ticked, expired, queue_len, active_len, pre_len, user1, joined1, user2, joined2, ...}
 ADMIT = (
-    _OPEN_IF_DUE
+    _PRELUDE
     + """
 local now, tick = tonumber(ARGV[1]), tonumber(ARGV[2])
-open_if_due(KEYS[2], KEYS[1], KEYS[3], now, tonumber(ARGV[6]), tonumber(ARGV[7]))
+open_if_due(KEYS[2], KEYS[3], KEYS[8], KEYS[9], now, tonumber(ARGV[6]))
 local last = tonumber(redis.call('GET', KEYS[5]) or '-1')
 if tick <= last then
   -- Another process already admitted for this second: report sizes only (for gauges).
@@ -158,9 +210,14 @@ local expired = redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 local qlen = redis.call('ZCARD', KEYS[1])
 local free = tonumber(ARGV[4]) - redis.call('ZCARD', KEYS[4])
 local n = math.min(tonumber(ARGV[3]), free)
+-- While the pre-queue is still moving, only its moved part may be admitted (FIFO).
+local o = redis.call('HMGET', KEYS[9], 'base', 'moved')
+if o[1] then
+  n = math.min(n, redis.call('ZCOUNT', KEYS[1], '-inf', tonumber(o[1]) + tonumber(o[2])))
+end
 -- An operator's pause lives in a key read here, so it holds from the very next tick whatever
 -- config a process has cached; places and the rate estimate are kept for the resume.
-local paused = redis.call('EXISTS', KEYS[8]) == 1
+local paused = redis.call('EXISTS', KEYS[11]) == 1
 if paused then
   n = 0
 end
@@ -177,12 +234,19 @@ if n > 0 and qlen > 0 then
     out[#out + 1] = redis.call('HGET', KEYS[7], u) or ''
   end
   redis.call('HDEL', KEYS[7], unpack(users))
+  -- Holes below the new head no longer matter to anyone's position.
+  local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if head[2] then
+    redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', '(' .. head[2])
+  elseif not o[1] then
+    redis.call('DEL', KEYS[10])
+  end
 end
 -- EWMA of admissions per second, only while people wait: an idle second says nothing
 -- about how fast the queue drains.
 if qlen > 0 and not paused then
   local admitted = (#out - 5) / 2
-  local alpha = tonumber(ARGV[8])
+  local alpha = tonumber(ARGV[7])
   local prev = redis.call('HGET', KEYS[6], 'ewma')
   local ewma = admitted
   if prev then
@@ -197,7 +261,7 @@ return out
 """
 )
 
-# KEYS: users tickets queue pre active joined
+# KEYS: users tickets queue pre active joined gone gver
 # ARGV: user revocation_channel event
 # -> {was_active, was_waiting}
 REMOVE = """
@@ -209,12 +273,52 @@ end
 redis.call('HDEL', KEYS[1], user)
 redis.call('HDEL', KEYS[6], user)
 local active = redis.call('ZREM', KEYS[5], user)
-local waiting = redis.call('ZREM', KEYS[3], user) + redis.call('ZREM', KEYS[4], user)
+local sc = redis.call('ZSCORE', KEYS[3], user)
+local waiting = redis.call('ZREM', KEYS[4], user)
+if sc then
+  -- A hole in the contiguous scores: positions behind it shrink by one.
+  redis.call('ZREM', KEYS[3], user)
+  redis.call('ZADD', KEYS[7], sc, sc)
+  redis.call('INCR', KEYS[8])
+  waiting = waiting + 1
+end
 -- An admission ended early: tell every process's revocation feed (revocations.py).
 if active == 1 and ticket then
   redis.call('PUBLISH', ARGV[2], 't|' .. ARGV[3] .. '|' .. ticket)
 end
 return {active, waiting}
+"""
+
+# KEYS: epoch queue qtail opening pre gone gver rate
+# ARGV: known_gone_version
+# -> {epoch, head, tail, gone_version, pre_count, open_end|-1, open_gap, rate|'', gone...}
+#    (`gone` scores from the head on, only when gone_version differs from the caller's)
+SNAPSHOT = """
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local tail = tonumber(redis.call('GET', KEYS[3]) or '0')
+local head = tail + 1
+if first[2] then
+  head = tonumber(first[2])
+end
+local pre = redis.call('ZCARD', KEYS[5])
+local open_end, gap = -1, 0
+local o = redis.call('HMGET', KEYS[4], 'base', 'end', 'moved')
+if o[1] then
+  local base, e, moved = tonumber(o[1]), tonumber(o[2]), tonumber(o[3])
+  head = math.min(head, base + moved + 1)
+  open_end = e
+  gap = e - base - moved - pre
+end
+local gver = redis.call('GET', KEYS[7]) or '0'
+local out = {redis.call('GET', KEYS[1]) or '', head, tail, gver, pre, open_end, gap,
+             redis.call('HGET', KEYS[8], 'ewma') or ''}
+if gver ~= ARGV[1] then
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[6], head, '+inf')
+  for i = 1, #gone do
+    out[#out + 1] = gone[i]
+  end
+end
+return out
 """
 
 
@@ -226,6 +330,8 @@ class Scripts:
     poll: AsyncScript
     admit: AsyncScript
     remove: AsyncScript
+    open_step: AsyncScript
+    snapshot: AsyncScript
     batcher: ScriptBatcher | None = None
 
     @classmethod
@@ -235,6 +341,8 @@ class Scripts:
             poll=redis.register_script(POLL),
             admit=redis.register_script(ADMIT),
             remove=redis.register_script(REMOVE),
+            open_step=redis.register_script(OPEN_STEP),
+            snapshot=redis.register_script(SNAPSHOT),
             batcher=ScriptBatcher(redis) if batch else None,
         )
 

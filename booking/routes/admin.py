@@ -18,6 +18,7 @@ from booking.fields import Instant, PlainText
 from booking.openapi import Operation, operation
 from booking.operators import record, require_operator
 from booking.requests import path_id, read_json
+from booking.room_cache import publish_change
 from booking.rooms import room_settings, set_paused, update_room
 from waitingroom.pow import MAX_DIFFICULTY
 
@@ -134,6 +135,7 @@ async def patch_room(request: Request) -> JSONResponse:
             if body.paused is not None and before["paused"] != after["paused"]:
                 action = "room.pause" if body.paused else "room.resume"
             await record(conn, operator, action, event_id, before, after)
+    await publish_change(request.app.state.redis, request.app.state.room_cache, event_id)
     return JSONResponse(await get_event(pool, event_id))
 
 
@@ -167,6 +169,7 @@ async def patch_event(request: Request) -> JSONResponse:
         if before != after:
             action = "event.status" if before["status"] != after["status"] else "event.seat_cap"
             await record(conn, operator, action, event_id, before, after)
+    await publish_change(request.app.state.redis, request.app.state.room_cache, event_id)
     if body.status == "closed":
         await request.app.state.waiting_room.reset(str(event_id))
     return JSONResponse(await get_event(request.app.state.pool, event_id))

@@ -16,7 +16,7 @@ from booking.events import get_event, list_events
 from booking.holds import create_hold
 from booking.openapi import Header, Operation, operation
 from booking.requests import PG_BIGINT_MAX, path_id, read_json
-from booking.rooms import sale_state
+from booking.room_cache import RoomCache
 from booking.seatmap import read_seat_map
 from booking.side_effects import after_hold_committed
 
@@ -79,10 +79,11 @@ async def post_hold(request: Request) -> JSONResponse:
         raise Problem(422, "duplicate-seats", "seat_ids contains duplicates")
     if any(s < 1 or s > PG_BIGINT_MAX for s in body.seat_ids):
         raise Problem(422, "validation", "seat_ids must be positive 64-bit integers")
-    status, room = await sale_state(request.app.state.pool, event_id)
-    if status != "on_sale":
-        raise Problem(409, "not-on-sale", f"event {event_id} is {status}")
-    await require_admission(request, user_id, room)
+    rooms: RoomCache = request.app.state.room_cache
+    sale = await rooms.require(event_id)  # at most ROOM_CACHE_SECONDS old
+    if sale.status != "on_sale":
+        raise Problem(409, "not-on-sale", f"event {event_id} is {sale.status}")
+    await require_admission(request, user_id, sale.room)
     try:
         hold = await create_hold(
             request.app.state.pool,

@@ -1,0 +1,64 @@
+"""CLI: `python -m load.costbench [--million] ...` (see the package docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from booking.db import with_database
+from load.costbench import bench, million, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m load.costbench", description=__doc__)
+    parser.add_argument("--million", action="store_true", help="1M vs 1k queue; opening")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--web-processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--join-users", type=int, default=40_000, help="fresh users per round")
+    parser.add_argument("--holds", type=int, default=6_000, help="fresh seats per round")
+    parser.add_argument("--queue-size", type=int, default=1_000_000, help="--million: big queue")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("COSTBENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("COSTBENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+        help="a Redis db of the benchmark's own (emptied); a dedicated server gives clean "
+        "Redis command counts, and --million changes its SLOWLOG/LATENCY settings for the run",
+    )
+    args = parser.parse_args()
+    opts = bench.Options(
+        database_url=with_database(args.pg_url, "ticketing_costbench"),
+        redis_url=args.redis_url,
+        rounds=args.rounds,
+        seconds=args.seconds,
+        connections=args.connections,
+        threads=args.threads,
+        web_processes=args.web_processes,
+        workers=args.workers,
+        join_users_per_round=args.join_users,
+        holds_per_round=args.holds,
+    )
+    if args.million:
+        paths = million.main(opts, args.queue_size)
+    else:
+        rows, meta = bench.run(opts)
+        paths = report.write_all(
+            "costbench",
+            rows,
+            meta,
+            title="Server cost per request (costbench)",
+            command="python -m load.costbench",
+            notes=bench.NOTES,
+        )
+    for path in paths:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
