@@ -19,7 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 
 from tests.conftest import ADMIN_TOKEN, free_port, start_server, stop
 
@@ -35,8 +42,11 @@ DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-# Hang-guards only: a step that takes longer than this is broken, not slow.
-STEP_MS = 30_000
+# Hang-guards only: a step that takes longer than this is broken, not slow. Generous, because CI
+# may run on a busy machine (one full-suite run on a loaded box took > 30 s for an admission).
+STEP_MS = 90_000
+# `expect(...)` has its own default (5 s), separate from the context's: the same hang-guard.
+expect.set_options(timeout=STEP_MS)
 
 
 def _require(what: str, available: bool) -> None:
