@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import platform
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, fields
@@ -14,28 +12,12 @@ from typing import Any
 
 from load.costbench.measure import Row
 from load.costbench.stack import LIMITS_OFF
+from load.harness import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 # Targets of issue 11, as multiples of the bare endpoint's CPU in the same run.
 TARGETS = {"poll": 1.5, "join": 3.0, "hold": 5.0}
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count() or 0,
-        "python": platform.python_version(),
-        "loadavg_1m": round(os.getloadavg()[0], 2),
-    }
 
 
 def medians(rows: Sequence[Row]) -> dict[str, dict[str, float]]:
