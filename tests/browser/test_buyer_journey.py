@@ -89,8 +89,10 @@ async def journey(new_buyer: NewBuyer, site: Site, event: dict[str, Any], viewpo
     await page.goto("/")
     assert await header_name(page) == name
     # Signing out is everywhere too, and ends the session for every tab.
-    await page.click("#fs-signout button")
-    await page.wait_for_url(re.compile(r"/$"))
+    # The page is already at "/": wait for the sign-out form's own navigation (its POST and
+    # redirect), or the next goto races it.
+    async with page.expect_navigation(url=re.compile(r"/$")):
+        await page.click("#fs-signout button")
     await expect(page.locator("#fs-signin-link")).to_be_visible()
     await page.goto("/account")
     await expect(page.locator("main")).to_contain_text("Sign in to see your bookings")
