@@ -192,7 +192,10 @@ def run(rounds: int, seconds: int, database: str | None) -> list[Round]:
         raise SystemExit("wrk is required (Debian: apt-get install wrk)")
     work = Path(tempfile.mkdtemp(prefix="gatebench-"))
     results: list[Round] = []
-    with Stack("gatebench", workers=0, env={"WEB_CONCURRENCY": "1"}, database=database) as stack:
+    # The bench's buyers join without solving the proof of work: it is measured on its own
+    # (load/powbench); here it is off, and the results say so.
+    env = {"WEB_CONCURRENCY": "1", "POW_DIFFICULTY": "0"}
+    with Stack("gatebench", workers=0, env=env, database=database) as stack:
         app_pid = stack.procs[0].pid
         event_id = _event(stack)
         buyers = Buyers(stack, event_id)
@@ -322,7 +325,8 @@ def write(results: list[Round], seconds: int) -> None:
         "Written by `python -m load.gatebench.bench` (wrk, one uvicorn app process, Debian nginx "
         f"with one worker; {CONNECTIONS} connections, {seconds} s per run, {rounds} rotated rounds,"
         " medians). Server CPU = utime+stime of the app process from /proc per completed"
-        " request.",
+        " request. The proof of work on join is off (`POW_DIFFICULTY=0`; load/powbench measures"
+        " it).",
         f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, load average "
         f"{m['loadavg_1m']} at the end — shared with other work, so compare ratios within"
         " this run.",
