@@ -178,5 +178,5 @@ NOTES = [
     "once; 'from memory' is the share answered from the process's snapshot, without Redis.",
     "seatmap: one 300-seat event's seat map through the seat cache (default strategy).",
     "hold: one seat per hold, every seat held once, one buyer per 10 seats, no waiting room; "
-    "includes the per-hold expiry scheduling (RQ enqueue_at) and the seat-map invalidation.",
+    "includes the per-hold expiry scheduling (one Redis ZADD) and the seat-map invalidation.",
 ]
