@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 
-from booking.db import with_database
 from load.costbench import bench, million, report
+from load.harness import claimed_redis_db, own_database, own_redis, unique_name
 
 
 def main() -> None:
@@ -22,19 +23,27 @@ def main() -> None:
     parser.add_argument("--holds", type=int, default=6_000, help="fresh seats per round")
     parser.add_argument("--queue-size", type=int, default=1_000_000, help="--million: big queue")
     parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("COSTBENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
-    parser.add_argument(
         "--redis-url",
-        default=os.environ.get("COSTBENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
-        help="a Redis db of the benchmark's own (emptied); a dedicated server gives clean "
-        "Redis command counts, and --million changes its SLOWLOG/LATENCY settings for the run",
+        default=None,
+        help="an EMPTY Redis db to use (claimed, emptied at the end); default: a private "
+        "redis-server of the run's own (load/harness.py) — clean command counts, and --million "
+        "changes its SLOWLOG/LATENCY settings for the run",
     )
     args = parser.parse_args()
+    with contextlib.ExitStack() as resources:
+        # A database and a Redis of this run's own (load/harness.py; LOAD_PG_URL names the
+        # PostgreSQL server): nothing with a fixed name is ever dropped or flushed.
+        database_url = resources.enter_context(own_database(unique_name("costbench")))
+        redis_url = resources.enter_context(
+            claimed_redis_db(args.redis_url) if args.redis_url else own_redis()
+        )
+        run(args, database_url, redis_url)
+
+
+def run(args: argparse.Namespace, database_url: str, redis_url: str) -> None:
     opts = bench.Options(
-        database_url=with_database(args.pg_url, "ticketing_costbench"),
-        redis_url=args.redis_url,
+        database_url=database_url,
+        redis_url=redis_url,
         rounds=args.rounds,
         seconds=args.seconds,
         connections=args.connections,

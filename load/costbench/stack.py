@@ -3,10 +3,8 @@ the benchmark's own (both emptied first); every wait is bounded."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,10 +14,9 @@ from types import TracebackType
 from typing import IO
 
 import httpx
-import redis
 
-from booking.db import recreate_database
 from load.costbench import proc
+from load.harness import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "costbench-admin-token"
@@ -34,12 +31,6 @@ LIMITS_OFF = {
     "POW_DIFFICULTY": "0",
     "MAX_SEATS_PER_BUYER": "0",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Service:
@@ -82,12 +73,7 @@ class Service:
         self._log: IO[bytes] | None = None
 
     def start(self) -> Service:
-        asyncio.run(asyncio.wait_for(recreate_database(self.database_url), timeout=120))
-        client = redis.Redis.from_url(self.redis_url, socket_timeout=30)
-        try:
-            client.flushdb()
-        finally:
-            client.close()
+        # The database and Redis are the run's own, fresh (load/costbench/__main__.py).
         self._log = (self.log_dir / "service.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "booking.run"],
