@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import os
 import platform
@@ -31,12 +32,11 @@ import asyncpg
 import redis
 from rq import Queue, Worker
 
-from booking.db import recreate_database
 from booking.jobqueue import JobQueue
+from load.harness import claimed_redis_db, own_database, own_redis, unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ticketing_paybench"
 READY_TIMEOUT_SECONDS = 60.0
 RUN_TIMEOUT_SECONDS = 300.0
 
@@ -261,24 +261,28 @@ def write(rows: list[Row], args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--database-url", default=os.environ.get("PAYBENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        "--redis-url",
+        default=None,
+        help="an EMPTY Redis db to claim; default: a private redis-server (load/harness.py)",
     )
     parser.add_argument("--concurrency", default="1,16,32", help="comma-separated N values")
     parser.add_argument("--latency-ms", type=int, default=200)
     parser.add_argument("--per-slot", type=int, default=40, help="payments per concurrency slot")
     parser.add_argument("--rounds", type=int, default=1, help="runs of the whole N list")
     args = parser.parse_args()
-    # A database of the benchmark's own, built anew: never point it at data that matters.
-    asyncio.run(recreate_database(args.database_url))
     rows = []
-    for _ in range(args.rounds):
-        for n in (int(x) for x in args.concurrency.split(",")):
-            row = run_one(args.database_url, args.redis_url, n, args.latency_ms, args.per_slot)
-            print(row, flush=True)
-            rows.append(row)
+    with contextlib.ExitStack() as resources:
+        # A database and a Redis of the run's own (load/harness.py; LOAD_PG_URL names the
+        # PostgreSQL server): nothing with a fixed name is dropped or flushed.
+        database_url = resources.enter_context(own_database(unique_name("paybench")))
+        redis_url = resources.enter_context(
+            claimed_redis_db(args.redis_url) if args.redis_url else own_redis()
+        )
+        for _ in range(args.rounds):
+            for n in (int(x) for x in args.concurrency.split(",")):
+                row = run_one(database_url, redis_url, n, args.latency_ms, args.per_slot)
+                print(row, flush=True)
+                rows.append(row)
     write(rows, args)
     print(f"wrote {RESULTS / 'paybench.md'}")
 
