@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from booking.domain_errors import BookingError, Conflict, Forbidden, InvalidRequest, NotFound
 from booking.routes.notfound import not_found_page, wants_page
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,31 @@ async def handle_problem(request: Request, exc: Exception) -> Response:
     return problem_response(exc)
 
 
+# The one place the domain's refusals become HTTP statuses (first family in the MRO wins).
+STATUS_BY_FAMILY: dict[type[BookingError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidRequest: 422,
+    Forbidden: 403,
+}
+
+
+def status_of(error: BookingError) -> int:
+    for family in type(error).__mro__:
+        if family in STATUS_BY_FAMILY:
+            return STATUS_BY_FAMILY[family]
+    return 409  # BookingError itself: the state refused it
+
+
+def problem_from(error: BookingError) -> Problem:
+    return Problem(status_of(error), error.kind, error.detail, **error.facts)
+
+
+async def handle_booking_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BookingError)
+    return problem_response(problem_from(exc))
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404 and wants_page(request):
@@ -122,6 +148,7 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     Problem: handle_problem,
+    BookingError: handle_booking_error,
     HTTPException: handle_http_exception,
     asyncpg.UniqueViolationError: handle_conflict,
     asyncpg.IntegrityConstraintViolationError: handle_bad_data,

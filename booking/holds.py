@@ -7,7 +7,7 @@ from datetime import datetime
 
 import asyncpg
 
-from booking.errors import Problem
+from booking.domain_errors import BuyerSeatCapReached, SeatsUnavailable, UnknownSeats
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ async def expire_overdue(conn: asyncpg.Connection, seat_ids: list[int] | None = 
 async def enforce_buyer_cap(
     conn: asyncpg.Connection, user_id: int, event_id: int, wanted: int, default_cap: int
 ) -> None:
-    """409 if the buyer would hold or own more than the event's cap of seats (its
+    """BuyerSeatCapReached if the buyer would hold or own more than the event's cap of seats (its
     max_seats_per_buyer, else `default_cap`; 0 = no cap). Call inside the hold transaction.
 
     A transaction-scoped advisory lock per (event, buyer) makes a buyer's concurrent holds take
@@ -70,9 +70,7 @@ async def enforce_buyer_cap(
         return
     cap, owned = int(row["cap"]), int(row["owned"])
     if owned + wanted > cap:
-        raise Problem(
-            409,
-            "buyer-seat-cap",
+        raise BuyerSeatCapReached(
             f"at most {cap} seats per buyer in event {event_id}: you hold or own {owned},"
             f" asked for {wanted} more",
             cap=cap,
@@ -88,8 +86,9 @@ async def create_hold(
     hold_seconds: int,
     max_seats_per_buyer: int = 0,
 ) -> Hold:
-    """Hold every seat in `seat_ids` for the user, or raise 409 naming the unavailable ones
-    (or 409 buyer-seat-cap when the buyer's seats in the event would exceed the cap)."""
+    """Hold every seat in `seat_ids` for the user, or raise SeatsUnavailable naming the taken
+    ones, UnknownSeats, or BuyerSeatCapReached when the buyer's seats in the event would exceed
+    the cap."""
     wanted = sorted(seat_ids)
     async with pool.acquire() as conn, conn.transaction():
         # Taken before the seat locks, always in this order: no lock-order deadlock.
@@ -104,9 +103,7 @@ async def create_hold(
         )
         missing = sorted(set(wanted) - {r["id"] for r in found})
         if missing:
-            raise Problem(
-                422, "unknown-seats", f"seats not in event {event_id}: {missing}", seat_ids=missing
-            )
+            raise UnknownSeats(f"seats not in event {event_id}: {missing}", seat_ids=missing)
         await expire_overdue(conn, wanted)
         taken = await conn.fetch(
             "SELECT seat_id FROM reservation_seats WHERE active AND seat_id = ANY($1::bigint[])"
@@ -115,7 +112,7 @@ async def create_hold(
         )
         if taken:
             ids = [r["seat_id"] for r in taken]
-            raise Problem(409, "seats-unavailable", f"seats not available: {ids}", seat_ids=ids)
+            raise SeatsUnavailable(f"seats not available: {ids}", seat_ids=ids)
         amount = sum(r["price_cents"] for r in found)
         row = await conn.fetchrow(
             "INSERT INTO reservations (user_id, event_id, status, amount_cents, expires_at)"
@@ -134,7 +131,7 @@ async def create_hold(
             )
         except asyncpg.UniqueViolationError as exc:
             # The database's own guard: should the locking above ever be bypassed.
-            raise Problem(409, "seats-unavailable", "a seat was taken concurrently") from exc
+            raise SeatsUnavailable("a seat was taken concurrently") from exc
     return Hold(row["id"], event_id, wanted, row["expires_at"], amount)
 
 

@@ -22,7 +22,9 @@ from booking.redis_bounded import BoundedRedisCluster
 from booking.redis_clients import close_state_redis
 
 # Our own range (the machine's shared Redis is on 6379; other test groups use other ports).
-CLUSTER_PORTS = tuple(range(7101, 7107))
+# TEST_REDIS_CLUSTER_BASE_PORT moves it, so two checkouts can run the cluster tests side by side.
+_BASE_PORT = int(os.environ.get("TEST_REDIS_CLUSTER_BASE_PORT", "7101"))
+CLUSTER_PORTS = tuple(range(_BASE_PORT, _BASE_PORT + 6))
 # How long a master may be silent before its replica takes over. Long enough that a busy CI box
 # does not fail nodes over by accident, short enough for the failover test.
 NODE_TIMEOUT_MS = 3000

@@ -11,6 +11,7 @@ from booking import api_models as out
 from booking import metrics
 from booking.admission import require_admission
 from booking.auth import authenticate
+from booking.domain_errors import SeatsUnavailable
 from booking.errors import Problem
 from booking.events import get_event, list_events
 from booking.holds import create_hold
@@ -93,9 +94,8 @@ async def post_hold(request: Request) -> JSONResponse:
             settings.hold_seconds,
             settings.max_seats_per_buyer,
         )
-    except Problem as problem:
-        if problem.status == 409 and problem.kind != "buyer-seat-cap":
-            metrics.HOLD_CONFLICTS.inc()
+    except SeatsUnavailable:
+        metrics.HOLD_CONFLICTS.inc()
         raise
     metrics.HOLDS_CREATED.inc()
     # Committed: from here on the client gets its 201 whatever Redis does.
