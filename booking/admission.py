@@ -4,25 +4,21 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from booking.errors import Problem
+from booking.domain_errors import AdmissionRejected, AdmissionRequired
 from waitingroom import RoomConfig, TokenRejected
 
 ADMISSION_HEADER = "x-admission-token"
 
 
 async def require_admission(request: Request, user_id: int, config: RoomConfig) -> None:
-    """403 unless the event has no waiting room or the request carries a valid admission
-    token for this user and this event."""
+    """AdmissionRequired or AdmissionRejected (403) unless the event has no waiting room or the
+    request carries a valid admission token for this user and this event."""
     if not config.enabled:
         return
     token = request.headers.get(ADMISSION_HEADER, "")
     if not token:
-        raise Problem(
-            403, "admission-required", "this event has a waiting room: send X-Admission-Token"
-        )
+        raise AdmissionRequired()
     try:
         await request.app.state.waiting_room.verify_token(token, user_id, config.event_id)
     except TokenRejected as exc:
-        raise Problem(
-            403, "admission-rejected", f"admission token rejected: {exc.reason}", reason=exc.reason
-        ) from exc
+        raise AdmissionRejected(exc.reason) from exc

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 
 from booking.clientip import client_ip
-from booking.errors import Problem
+from booking.domain_errors import TooManyAccounts
 from booking.settings import Settings
 from waitingroom.defence import JoinDefence
 from waitingroom.pow import MAX_DIFFICULTY, ChallengeSigner
@@ -36,8 +36,8 @@ def build_defence(settings: Settings, redis: Redis) -> JoinDefence:
 
 
 async def limit_new_accounts(request: Request) -> None:
-    """429 once the client's address created ACCOUNTS_PER_IP_PER_MINUTE accounts this minute
-    (not checked while Redis is unreachable)."""
+    """TooManyAccounts (429) once the client's address created ACCOUNTS_PER_IP_PER_MINUTE
+    accounts this minute (not checked while Redis is unreachable)."""
     limit: int = request.app.state.settings.accounts_per_ip_per_minute
     if limit <= 0:
         return
@@ -50,9 +50,7 @@ async def limit_new_accounts(request: Request) -> None:
         log.warning("account limit not checked, Redis unavailable: %r", exc)
         return
     if retry_ms is not None:
-        raise Problem(
-            429,
-            "too-many-accounts",
+        raise TooManyAccounts(
             f"at most {limit} new accounts per minute from one address",
-            headers={"Retry-After": str(max(1, math.ceil(retry_ms / 1000)))},
+            retry_after_seconds=max(1, math.ceil(retry_ms / 1000)),
         )

@@ -1,4 +1,7 @@
-"""RFC 9457 problem+json errors: one exception type, one renderer, handlers for everything else."""
+"""RFC 9457 problem+json at the HTTP edge: the domain's refusals (booking.domain_errors) mapped to
+a status once, `Problem` for what the edge itself refuses (request parsing, headers), handlers for
+everything else. Bodies are rendered by waitingroom.problem, the service's one renderer and type
+base."""
 
 from __future__ import annotations
 
@@ -10,14 +13,22 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
-from booking.domain_errors import BookingError, Conflict, Forbidden, InvalidRequest, NotFound
+from booking.domain_errors import (
+    BookingError,
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+)
 from booking.routes.notfound import not_found_page, wants_page
+from waitingroom.problem import problem
 
 log = logging.getLogger(__name__)
 
-PROBLEM_TYPE_BASE = "https://flashsale.example/problems/"
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -55,20 +66,11 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_response(problem: Problem) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + problem.kind,
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-        **problem.extra,
-    }
-    headers = dict(problem.headers)
-    if problem.status == 401:
+def problem_response(error: Problem) -> Response:
+    headers = dict(error.headers)
+    if error.status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
-    return JSONResponse(
-        body, status_code=problem.status, headers=headers, media_type="application/problem+json"
-    )
+    return problem(error.status, error.title, error.detail, error.kind, headers, error.extra)
 
 
 async def handle_problem(request: Request, exc: Exception) -> Response:
@@ -82,6 +84,8 @@ STATUS_BY_FAMILY: dict[type[BookingError], int] = {
     Conflict: 409,
     InvalidRequest: 422,
     Forbidden: 403,
+    NotAuthenticated: 401,
+    RateLimited: 429,
 }
 
 
@@ -93,7 +97,10 @@ def status_of(error: BookingError) -> int:
 
 
 def problem_from(error: BookingError) -> Problem:
-    return Problem(status_of(error), error.kind, error.detail, **error.facts)
+    headers = {}
+    if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return Problem(status_of(error), error.kind, error.detail, headers=headers, **error.facts)
 
 
 async def handle_booking_error(request: Request, exc: Exception) -> Response:

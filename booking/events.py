@@ -8,8 +8,9 @@ from typing import Any
 
 import asyncpg
 
-from booking.errors import Problem
+from booking.domain_errors import EventNotFound
 from booking.sale import sale_status_sql
+from booking.statuses import EventStatus, SeatStatus
 
 # A seat's status is derived from its active reservation, never stored twice:
 # paid → sold; held and not yet past expiry → held; otherwise available.
@@ -65,9 +66,9 @@ def _event_json(row: asyncpg.Record, counts: dict[str, int]) -> dict[str, Any]:
         # null: the server's MAX_SEATS_PER_BUYER applies; 0: no cap.
         "max_seats_per_buyer": row["max_seats_per_buyer"],
         "seats": {
-            "available": counts.get("available", 0),
-            "held": counts.get("held", 0),
-            "sold": counts.get("sold", 0),
+            "available": counts.get(SeatStatus.AVAILABLE, 0),
+            "held": counts.get(SeatStatus.HELD, 0),
+            "sold": counts.get(SeatStatus.SOLD, 0),
             "total": sum(counts.values()),
         },
     }
@@ -94,19 +95,19 @@ async def list_events(pool: asyncpg.Pool) -> list[dict[str, Any]]:
 async def get_event(pool: asyncpg.Pool, event_id: int) -> dict[str, Any]:
     row = await pool.fetchrow(f"SELECT {EVENT_COLUMNS} FROM events e WHERE e.id = $1", event_id)
     if row is None:
-        raise Problem(404, "not-found", f"no such event: {event_id}")
+        raise EventNotFound(event_id)
     counts = await _seat_counts(pool, [event_id])
     return _event_json(row, counts[event_id])
 
 
 async def set_event_status(
-    pool: asyncpg.Pool | asyncpg.Connection, event_id: int, status: str
+    pool: asyncpg.Pool | asyncpg.Connection, event_id: int, status: EventStatus
 ) -> None:
     updated = await pool.fetchval(
         "UPDATE events SET status = $2 WHERE id = $1 RETURNING id", event_id, status
     )
     if updated is None:
-        raise Problem(404, "not-found", f"no such event: {event_id}")
+        raise EventNotFound(event_id)
 
 
 async def set_buyer_cap(
@@ -119,7 +120,7 @@ async def set_buyer_cap(
         max_seats_per_buyer,
     )
     if updated is None:
-        raise Problem(404, "not-found", f"no such event: {event_id}")
+        raise EventNotFound(event_id)
 
 
 async def load_seat_map(pool: asyncpg.Pool, event_id: int, delay_ms: int = 0) -> bytes:

@@ -15,6 +15,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from booking.events import get_event
+from booking.statuses import EventStatus, LineState, SeatStatus
 from waitingroom.keys import RoomKeys
 
 CACHE_SECONDS = 1.0
@@ -39,18 +40,22 @@ class LineStatus:
     @property
     def sold_out(self) -> bool:
         seats = self.event["seats"]
-        return bool(seats["total"]) and seats["available"] == 0 and seats["held"] == 0
+        return (
+            bool(seats["total"])
+            and seats[SeatStatus.AVAILABLE] == 0
+            and seats[SeatStatus.HELD] == 0
+        )
 
     @property
-    def state(self) -> str:
-        """closed | sold_out | no_line | scheduled | on_sale (the page's headline state)."""
-        if self.event["status"] == "closed":
-            return "closed"
+    def state(self) -> LineState:
+        """The page's headline state."""
+        if self.event["status"] == EventStatus.CLOSED:
+            return LineState.CLOSED
         if self.sold_out:
-            return "sold_out"
+            return LineState.SOLD_OUT
         if not self.event["waiting_room"]["enabled"]:
-            return "no_line"  # nothing to wait for: buyers go straight to the seats
-        return str(self.event["status"])
+            return LineState.NO_LINE  # nothing to wait for: buyers go straight to the seats
+        return LineState(self.event["status"])
 
     def as_json(self) -> dict[str, Any]:
         ev = self.event
@@ -85,7 +90,7 @@ class LineStatusCache:
         self._cache: dict[int, LineStatus] = {}
 
     async def get(self, event_id: int) -> LineStatus:
-        """Raises Problem(404) for an unknown event (from get_event)."""
+        """Raises EventNotFound for an unknown event (from get_event)."""
         now = time.time()
         cached = self._cache.get(event_id)
         if cached is not None and now - cached.computed_at < CACHE_SECONDS:

@@ -11,7 +11,7 @@ import asyncpg
 from starlette.requests import Request
 
 from booking.auth import bearer_token, hash_token, new_token
-from booking.errors import Problem
+from booking.domain_errors import NotAnOperator, OperatorExists, OperatorNotFound
 
 # The name actions taken with the bootstrap ADMIN_TOKEN are recorded under.
 BOOTSTRAP_OPERATOR = "admin-token"
@@ -29,7 +29,7 @@ async def require_operator(request: Request) -> str:
         hash_token(token),
     )
     if name is None:
-        raise Problem(403, "forbidden", "operator or admin token required")
+        raise NotAnOperator()
     return str(name)
 
 
@@ -45,7 +45,7 @@ async def create_operator(pool: asyncpg.Pool, name: str, created_by: str) -> dic
             created_by,
         )
         if row is None:
-            raise Problem(409, "operator-exists", f"an operator named {name!r} exists already")
+            raise OperatorExists(name)
         await record(conn, created_by, "operator.create", None, None, {"name": name})
     return {"id": row["id"], "name": row["name"], "token": token}
 
@@ -58,7 +58,7 @@ async def revoke_operator(pool: asyncpg.Pool, name: str, revoked_by: str) -> Non
             name,
         )
         if updated is None:
-            raise Problem(404, "not-found", f"no active operator named {name!r}")
+            raise OperatorNotFound(name)
         await record(conn, revoked_by, "operator.revoke", None, {"name": name}, None)
 
 

@@ -7,14 +7,24 @@ from typing import Any
 
 import asyncpg
 
-from booking.errors import Problem
+from booking.domain_errors import (
+    AlreadyPaid,
+    BookingError,
+    HoldCancelled,
+    HoldExpired,
+    IdempotencyKeyReused,
+    NotCancellable,
+    PaymentInProgress,
+    ReservationNotFound,
+)
+from booking.statuses import PaymentStatus, ReservationStatus
 
 
 @dataclass(frozen=True)
 class PaymentRequest:
     payment_id: int
     reservation_id: int
-    status: str
+    status: PaymentStatus
     failure_reason: str | None
     created: bool  # False when the idempotency key had been seen: nothing new was enqueued
 
@@ -28,7 +38,7 @@ async def _own_reservation(conn: asyncpg.Connection, user_id: int, reservation_i
     )
     # Another user's reservation is answered exactly like a missing one: no id probing.
     if row is None or row["user_id"] != user_id:
-        raise Problem(404, "not-found", f"no such reservation: {reservation_id}")
+        raise ReservationNotFound(reservation_id)
     return row
 
 
@@ -56,7 +66,7 @@ async def get_reservation(pool: asyncpg.Pool, user_id: int, reservation_id: int)
         "reference": row["reference"],
         "event_id": row["event_id"],
         # An overdue hold is expired even before the worker or sweeper has written it down.
-        "status": "expired" if row["overdue"] else row["status"],
+        "status": ReservationStatus.EXPIRED if row["overdue"] else row["status"],
         "seat_ids": [s["id"] for s in seats],
         "seats": [
             {
@@ -81,12 +91,12 @@ async def get_reservation(pool: asyncpg.Pool, user_id: int, reservation_id: int)
     }
 
 
-def _not_payable(row: Any) -> Problem:
-    if row["overdue"] or row["status"] == "expired":
-        return Problem(409, "hold-expired", f"reservation {row['id']} hold has expired")
-    if row["status"] == "paid":
-        return Problem(409, "already-paid", f"reservation {row['id']} is already paid")
-    return Problem(409, "hold-cancelled", f"reservation {row['id']} was cancelled")
+def _not_payable(row: Any) -> BookingError:
+    if row["overdue"] or row["status"] == ReservationStatus.EXPIRED:
+        return HoldExpired(row["id"])
+    if row["status"] == ReservationStatus.PAID:
+        return AlreadyPaid(row["id"])
+    return HoldCancelled(row["id"])
 
 
 async def request_payment(
@@ -112,35 +122,31 @@ async def request_payment(
             )
             if existing is not None:
                 if existing["reservation_id"] != reservation_id:
-                    raise Problem(
-                        422,
-                        "idempotency-key-reused",
-                        "this Idempotency-Key was used for another reservation",
-                    )
+                    raise IdempotencyKeyReused()
                 return PaymentRequest(
                     existing["id"],
                     reservation_id,
-                    existing["status"],
+                    PaymentStatus(existing["status"]),
                     existing["failure_reason"],
                     created=False,
                 )
-            if row["status"] != "held" or row["overdue"]:
+            if row["status"] != ReservationStatus.HELD or row["overdue"]:
                 raise _not_payable(row)
             try:
                 payment_id = await _insert_payment(
                     conn, user_id, reservation_id, idempotency_key, pending_max_seconds
                 )
             except asyncpg.UniqueViolationError as exc:
-                raise Problem(
-                    409,
-                    "payment-in-progress",
-                    f"reservation {reservation_id} already has a payment in progress or done",
+                raise PaymentInProgress(
+                    f"reservation {reservation_id} already has a payment in progress or done"
                 ) from exc
             if payment_id is not None:
-                return PaymentRequest(payment_id, reservation_id, "pending", None, created=True)
+                return PaymentRequest(
+                    payment_id, reservation_id, PaymentStatus.PENDING, None, created=True
+                )
             # Lost a race with the same key (or the hold ended meanwhile): read again.
             row = await _own_reservation(conn, user_id, reservation_id)
-    raise Problem(409, "payment-in-progress", "concurrent payment with the same key")
+    raise PaymentInProgress("concurrent payment with the same key")
 
 
 async def _insert_payment(
@@ -197,11 +203,12 @@ async def cancel_reservation(
             reservation_id,
         )
         assert locked is not None
-        if locked["status"] not in ("held", "paid") or locked["overdue"]:
-            state = "expired" if locked["overdue"] else locked["status"]
-            raise Problem(409, "not-cancellable", f"reservation {reservation_id} is {state}")
+        cancellable = (ReservationStatus.HELD, ReservationStatus.PAID)
+        if locked["status"] not in cancellable or locked["overdue"]:
+            state = ReservationStatus.EXPIRED if locked["overdue"] else locked["status"]
+            raise NotCancellable(reservation_id, state)
         refund_payment = None
-        if locked["status"] == "paid":
+        if locked["status"] == ReservationStatus.PAID:
             refund_payment = await conn.fetchval(
                 "UPDATE payments SET status = 'refunded', refund_due = true, updated_at = now()"
                 " WHERE reservation_id = $1 AND status = 'succeeded' RETURNING id",
@@ -210,4 +217,9 @@ async def cancel_reservation(
         await conn.execute(
             "UPDATE reservations SET status = 'cancelled' WHERE id = $1", reservation_id
         )
-    return {"id": row["id"], "event_id": row["event_id"], "status": "cancelled"}, refund_payment
+    cancelled = {
+        "id": row["id"],
+        "event_id": row["event_id"],
+        "status": ReservationStatus.CANCELLED,
+    }
+    return cancelled, refund_payment

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import asyncpg
 from redis.asyncio import Redis
 
-from booking.errors import Problem
+from booking.domain_errors import EventNotFound
 from booking.rooms import sale_state
+from booking.statuses import EventStatus
 from waitingroom.config import RoomConfig
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ _RESUBSCRIBE_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class SaleState:
-    status: str
+    status: EventStatus
     room: RoomConfig
 
 
@@ -80,9 +81,7 @@ class RoomCache:
         try:
             status, room = await sale_state(self._pool, event_id)
             entry = _Entry(SaleState(status, room), fetched_at)
-        except Problem as exc:
-            if exc.status != 404:
-                raise
+        except EventNotFound:
             entry = _Entry(None, fetched_at)
         # A read that raced an invalidation answers its waiters but is not kept.
         if generation == self._generation:
@@ -94,10 +93,10 @@ class RoomCache:
         return None if state is None else state.room
 
     async def require(self, event_id: int) -> SaleState:
-        """The event's state, or 404 problem."""
+        """The event's state, or EventNotFound."""
         state = await self.state(event_id)
         if state is None:
-            raise Problem(404, "not-found", f"no such event: {event_id}")
+            raise EventNotFound(event_id)
         return state
 
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import asyncpg
 
-from booking.errors import Problem
+from booking.domain_errors import EventNotFound
 from booking.sale import sale_status_sql
+from booking.statuses import EventStatus
 from waitingroom.config import RoomConfig
 
 ROOM_COLUMNS = (
@@ -20,7 +21,7 @@ ROOM_COLUMNS = (
 def _config(row: Any) -> RoomConfig:
     return RoomConfig(
         event_id=str(row["id"]),
-        enabled=row["waiting_room_enabled"] and row["status"] != "closed",
+        enabled=row["waiting_room_enabled"] and row["status"] != EventStatus.CLOSED,
         admit_per_second=row["admit_per_second"],
         max_active=row["max_active"],
         admission_window_seconds=row["admission_window_seconds"],
@@ -35,12 +36,12 @@ async def room_config(pool: asyncpg.Pool | asyncpg.Connection, event_id: int) ->
     return None if row is None else _config(row)
 
 
-async def sale_state(pool: asyncpg.Pool, event_id: int) -> tuple[str, RoomConfig]:
-    """The event's sale status and waiting-room config in one read (404 if unknown)."""
+async def sale_state(pool: asyncpg.Pool, event_id: int) -> tuple[EventStatus, RoomConfig]:
+    """The event's sale status and waiting-room config in one read (EventNotFound)."""
     row = await pool.fetchrow(f"SELECT {ROOM_COLUMNS} FROM events WHERE id = $1", event_id)
     if row is None:
-        raise Problem(404, "not-found", f"no such event: {event_id}")
-    return str(row["status"]), _config(row)
+        raise EventNotFound(event_id)
+    return EventStatus(row["status"]), _config(row)
 
 
 async def enabled_room_configs(pool: asyncpg.Pool) -> list[RoomConfig]:
@@ -51,7 +52,8 @@ async def enabled_room_configs(pool: asyncpg.Pool) -> list[RoomConfig]:
 
 
 async def room_settings(conn: asyncpg.Pool | asyncpg.Connection, event_id: int) -> dict[str, Any]:
-    """The operator-visible room settings (the before/after of an operator action); 404."""
+    """The operator-visible room settings (the before/after of an operator action);
+    EventNotFound."""
     row = await conn.fetchrow(
         "SELECT status, waiting_room_enabled, waiting_room_paused, admit_per_second, max_active,"
         " admission_window_seconds, sale_opens_at, pow_difficulty, max_seats_per_buyer"
@@ -59,7 +61,7 @@ async def room_settings(conn: asyncpg.Pool | asyncpg.Connection, event_id: int) 
         event_id,
     )
     if row is None:
-        raise Problem(404, "not-found", f"no such event: {event_id}")
+        raise EventNotFound(event_id)
     opens = row["sale_opens_at"]
     return {
         "status": row["status"],
@@ -108,4 +110,4 @@ async def update_room(
         pow_difficulty,
     )
     if row is None:
-        raise Problem(404, "not-found", f"no such event: {event_id}")
+        raise EventNotFound(event_id)

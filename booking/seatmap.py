@@ -15,7 +15,7 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from booking.cache import CachedValue, SeatCache, seat_map_key
-from booking.errors import Problem
+from booking.domain_errors import EventNotFound
 from booking.events import load_seat_map
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ async def read_seat_map(
 ) -> CachedValue:
     async def loader() -> bytes:
         if not await pool.fetchval("SELECT 1 FROM events WHERE id = $1", event_id):
-            raise Problem(404, "not-found", f"no such event: {event_id}")
+            raise EventNotFound(event_id)
         return await load_seat_map(pool, event_id, delay_ms)
 
     try:

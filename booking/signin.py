@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 from redis.asyncio import Redis
 
-from booking.errors import Problem
+from booking.domain_errors import CodeExpired, InvalidCode, TooManyAttempts, TooManyCodes
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,9 @@ async def request_code(
         sent, _, ttl = await pipe.execute()
     if int(sent) > CODES_PER_WINDOW:
         retry = max(1, int(ttl))
-        raise Problem(
-            429,
-            "too-many-codes",
+        raise TooManyCodes(
             f"at most {CODES_PER_WINDOW} codes per {ttl_seconds // 60} minutes for one email",
-            headers={"Retry-After": str(retry)},
+            retry_after_seconds=retry,
         )
     row = await pool.fetchrow("SELECT id FROM users WHERE lower(email) = $1", email)
     if row is None:
@@ -85,20 +83,21 @@ def deliver(email: str, code: str, echo: bool) -> None:
 
 
 async def verify_code(redis: Redis, email: str, code: str) -> int:
-    """The user id the code was issued to; the code is used up. Problem 401/429 otherwise."""
+    """The user id the code was issued to; the code is used up. CodeExpired, InvalidCode or
+    TooManyAttempts otherwise."""
     code_key, _ = _keys(email)
     stored = {_text(k): _text(v) for k, v in (await redis.hgetall(code_key)).items()}
     if not stored:
-        raise Problem(401, "code-expired", "no valid code for this email: ask for a new one")
+        raise CodeExpired()
     expected = stored["hash"]
     if not hmac.compare_digest(expected, _code_hash(email, code)):
         tries = await redis.hincrby(code_key, "tries", 1)
         left = ATTEMPTS_PER_CODE - tries
         if left <= 0:
             await redis.delete(code_key)
-            raise Problem(429, "too-many-attempts", "too many wrong codes: ask for a new one")
-        raise Problem(401, "invalid-code", f"that code is not right ({left} tries left)")
+            raise TooManyAttempts()
+        raise InvalidCode(left)
     # Single use: only the caller that deletes the key signs in with it.
     if not await redis.delete(code_key):
-        raise Problem(401, "code-expired", "no valid code for this email: ask for a new one")
+        raise CodeExpired()
     return int(stored["user"])

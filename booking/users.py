@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from booking.auth import hash_token, new_token
-from booking.errors import Problem
+from booking.domain_errors import EmailTaken, UserNotFound
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ async def create_user(pool: asyncpg.Pool, name: str, email: str) -> NewUser:
             hash_token(token),
         )
     except asyncpg.UniqueViolationError as exc:
-        raise Problem(409, "email-taken", f"a user with email {email!r} exists") from exc
+        raise EmailTaken(email) from exc
     assert row is not None
     return NewUser(id=row["id"], name=name, email=email, token=token)
 
@@ -38,7 +38,7 @@ async def get_user(pool: asyncpg.Pool, user_id: int) -> dict[str, object]:
         "SELECT id, name, email, created_at FROM users WHERE id = $1", user_id
     )
     if row is None:
-        raise Problem(404, "not-found", f"no such user: {user_id}")
+        raise UserNotFound(user_id)
     return {
         "id": row["id"],
         "name": row["name"],

@@ -13,7 +13,7 @@ import pytest
 from booking.auth import hash_token
 from booking.bearer_cache import BearerCache
 from booking.bearer_lookup import BearerLookup
-from booking.errors import Problem
+from booking.domain_errors import EventNotFound
 from booking.events import SeatBlock, create_event
 from booking.room_cache import RoomCache
 
@@ -46,9 +46,9 @@ async def test_room_config_is_at_most_ttl_old_and_invalidation_is_immediate(
     closed = await cache.require(event_id)
     assert closed.status == "closed" and not closed.room.enabled
     assert await cache.config(10**12) is None
-    with pytest.raises(Problem) as info:
+    with pytest.raises(EventNotFound) as info:
         await cache.require(10**12)
-    assert info.value.status == 404
+    assert info.value.event_id == 10**12 and info.value.kind == "not-found"
 
 
 def test_bearer_cache_bounds_age_and_size() -> None:

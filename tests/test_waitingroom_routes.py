@@ -74,11 +74,13 @@ async def client(room: WaitingRoom) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def assert_problem(resp: httpx.Response, status: int) -> None:
+def assert_problem(resp: httpx.Response, status: int, kind: str) -> None:
     assert resp.status_code == status
     assert resp.headers["content-type"] == "application/problem+json"
     body = resp.json()
-    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    assert body["status"] == status and body["title"] and body["detail"]
+    # The service's one type base (booking's problems share it).
+    assert body["type"] == "https://flashsale.example/problems/" + kind
 
 
 async def test_join_poll_admit_flow(client: httpx.AsyncClient, room: WaitingRoom) -> None:
@@ -114,16 +116,24 @@ async def test_poll_too_fast_gets_429_with_retry_after(client: httpx.AsyncClient
     url = f"/api/events/101/queue/{ticket['ticket']}"
     statuses = [(await client.get(url)) for _ in range(3)]
     assert [r.status_code for r in statuses[:2]] == [200, 200]
-    assert_problem(statuses[2], 429)
+    assert_problem(statuses[2], 429, "poll-rate-limited")
     assert statuses[2].headers["retry-after"] == "1"
 
 
 async def test_errors_are_problem_json(client: httpx.AsyncClient) -> None:
-    assert_problem(await client.post("/api/events/999/queue", headers={"x-user": "a"}), 404)
-    assert_problem(await client.get("/api/events/999/queue/abc"), 404)
-    assert_problem(await client.post("/api/events/102/queue", headers={"x-user": "a"}), 409)
-    assert_problem(await client.get("/api/events/101/queue/no-such-ticket"), 404)
-    assert_problem(await client.get("/api/events/101/queue/%7Bbad%7D"), 404)
+    assert_problem(
+        await client.post("/api/events/999/queue", headers={"x-user": "a"}), 404, "event-not-found"
+    )
+    assert_problem(await client.get("/api/events/999/queue/abc"), 404, "event-not-found")
+    assert_problem(
+        await client.post("/api/events/102/queue", headers={"x-user": "a"}),
+        409,
+        "waiting-room-closed",
+    )
+    assert_problem(
+        await client.get("/api/events/101/queue/no-such-ticket"), 404, "ticket-not-found"
+    )
+    assert_problem(await client.get("/api/events/101/queue/%7Bbad%7D"), 404, "ticket-not-found")
     assert (await client.post("/api/events/101/queue")).status_code == 401
     assert (await client.post("/api/events/abc/queue", headers={"x-user": "a"})).status_code == 404
 
@@ -135,7 +145,7 @@ async def test_leave_gives_the_place_to_the_next_in_line(
     bob = (await client.post("/api/events/101/queue", headers={"x-user": "bob"})).json()
     url = f"/api/events/101/queue/{alice['ticket']}"
     # Only the ticket's owner can give it up.
-    assert_problem(await client.delete(url, headers={"x-user": "bob"}), 404)
+    assert_problem(await client.delete(url, headers={"x-user": "bob"}), 404, "ticket-not-found")
     assert (await client.delete(url)).status_code == 401
     left = await client.delete(url, headers={"x-user": "alice"})
     assert left.status_code == 200 and left.json() == {"status": "left"}

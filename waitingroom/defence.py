@@ -73,7 +73,7 @@ class JoinDefence:
             "Proof of work required",
             f"{exc}; solve the challenge in this answer (or GET "
             f"/api/events/{config.event_id}/challenge) and join again",
-            "/problems/pow-required",
+            "pow-required",
             extra={"reason": exc.reason, **self.challenge_body(config)},
         )
 
@@ -110,7 +110,7 @@ class JoinDefence:
                 429,
                 "Too many joins",
                 f"at most {self.joins_per_minute} queue joins per minute from one address",
-                "/problems/join-rate-limited",
+                "join-rate-limited",
                 headers=_retry_after(result.retry_after_ms),
             )
         if result.outcome == "reused":
@@ -132,6 +132,6 @@ class JoinDefence:
             "Too many unknown tickets",
             f"at most {self.unknown_polls_per_minute} polls of unknown tickets per minute"
             " from one address",
-            "/problems/unknown-ticket-rate-limited",
+            "unknown-ticket-rate-limited",
             headers=_retry_after(retry_ms),
         )

@@ -60,7 +60,17 @@ def safe_return_path(raw: str | None) -> str:
 
 
 def _no_event(event_id: str) -> Response:
-    return problem(404, "Event not found", f"no event {event_id}", "/problems/event-not-found")
+    return problem(404, "Event not found", f"no event {event_id}", "event-not-found")
+
+
+def _unavailable() -> Response:
+    return problem(
+        503,
+        "Unavailable",
+        "retry shortly",
+        "waiting-room-unavailable",
+        headers={"Retry-After": "2"},
+    )
 
 
 def set_gate_cookie(resp: Response, name: str, value: str, max_age: int, *, secure: bool) -> None:
@@ -132,7 +142,7 @@ class Gate:
             try:
                 refusal = await self.defence.check_join(request, config, proof_of_work=False)
             except RedisError:
-                return problem(503, "Unavailable", "retry shortly", headers={"Retry-After": "2"})
+                return _unavailable()
             if refusal is not None:
                 return refusal
         visitor = request.cookies.get(VISITOR_COOKIE, "")
@@ -141,9 +151,9 @@ class Gate:
         try:
             ticket = await self.room.join(config, VISITOR_PREFIX + visitor)
         except RoomClosed:
-            return problem(409, "Waiting room closed", "not open", "/problems/waiting-room-closed")
+            return problem(409, "Waiting room closed", "not open", "waiting-room-closed")
         except RedisError:
-            return problem(503, "Unavailable", "retry shortly", headers={"Retry-After": "2"})
+            return _unavailable()
         body: dict[str, Any] = {
             "status": ticket.status,
             "position": ticket.position,
@@ -165,12 +175,18 @@ class Gate:
         try:
             result = await self.room.poll(config, ticket)
         except UnknownTicket:
-            return problem(404, "Ticket not found", "join again", "/problems/ticket-not-found")
+            return problem(404, "Ticket not found", "join again", "ticket-not-found")
         except PollRateLimited as exc:
             retry = str(max(1, math.ceil(exc.retry_after_ms / 1000)))
-            return problem(429, "Too many polls", "slow down", headers={"Retry-After": retry})
+            return problem(
+                429,
+                "Too many polls",
+                "slow down",
+                "poll-rate-limited",
+                headers={"Retry-After": retry},
+            )
         except RedisError:
-            return problem(503, "Unavailable", "retry shortly", headers={"Retry-After": "2"})
+            return _unavailable()
         body: dict[str, Any] = {
             "status": result.status,
             "position": result.position,

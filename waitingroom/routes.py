@@ -27,9 +27,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _event_not_found(event_id: str) -> Response:
-    return problem(
-        404, "Event not found", f"event {event_id} does not exist", "/problems/event-not-found"
-    )
+    return problem(404, "Event not found", f"event {event_id} does not exist", "event-not-found")
 
 
 def _unavailable() -> Response:
@@ -37,7 +35,7 @@ def _unavailable() -> Response:
         503,
         "Waiting room unavailable",
         "the queue store is unreachable; retry shortly",
-        "/problems/waiting-room-unavailable",
+        "waiting-room-unavailable",
         headers={"Retry-After": "2"},
     )
 
@@ -77,7 +75,7 @@ def build_routes(
                 409,
                 "Waiting room closed",
                 f"the waiting room of event {event_id} is not open",
-                "/problems/waiting-room-closed",
+                "waiting-room-closed",
             )
         except RedisError:
             return _unavailable()
@@ -109,7 +107,7 @@ def build_routes(
                 404,
                 "Ticket not found",
                 "no such ticket for this event (join the queue again)",
-                "/problems/ticket-not-found",
+                "ticket-not-found",
             )
         except PollRateLimited as exc:
             retry = max(1, math.ceil(exc.retry_after_ms / 1000))
@@ -117,7 +115,7 @@ def build_routes(
                 429,
                 "Too many polls",
                 f"poll at most {room.poll_limit_per_second} times per second per ticket",
-                "/problems/poll-rate-limited",
+                "poll-rate-limited",
                 headers={"Retry-After": str(retry)},
             )
         except RedisError:
@@ -150,7 +148,7 @@ def build_routes(
                     404,
                     "Ticket not found",
                     "no such ticket of yours for this event",
-                    "/problems/ticket-not-found",
+                    "ticket-not-found",
                 )
             left = await room.leave(config, user_id)
         except RedisError:

@@ -24,7 +24,7 @@ _STATUS = {"forged": 401, "expired": 401, "revoked": 403, "wrong_event": 403, "w
 
 
 def _bad_request(detail: str) -> Response:
-    return problem(400, "Bad request", detail, "/problems/bad-request")
+    return problem(400, "Bad request", detail, "bad-request")
 
 
 def _parse(body: bytes) -> tuple[str, str | None] | str:
@@ -58,7 +58,7 @@ def build_token_routes(room: WaitingRoom) -> list[BaseRoute]:
     async def verify(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
-            return problem(413, "Body too large", "at most 8 KiB", "/problems/too-large")
+            return problem(413, "Body too large", "at most 8 KiB", "too-large")
         parsed = _parse(body)
         if isinstance(parsed, str):
             return _bad_request(parsed)
@@ -70,7 +70,7 @@ def build_token_routes(room: WaitingRoom) -> list[BaseRoute]:
                 _STATUS[exc.reason],
                 "Admission token rejected",
                 str(exc),
-                f"/problems/admission-{exc.reason.replace('_', '-')}",
+                f"admission-{exc.reason.replace('_', '-')}",
                 extra={"reason": exc.reason},
             )
         except RedisError:
@@ -78,7 +78,7 @@ def build_token_routes(room: WaitingRoom) -> list[BaseRoute]:
                 503,
                 "Waiting room unavailable",
                 "the admission store is unreachable; retry shortly",
-                "/problems/waiting-room-unavailable",
+                "waiting-room-unavailable",
                 headers={"Retry-After": "2"},
             )
         out: dict[str, Any] = {

@@ -20,6 +20,7 @@ from booking.operators import record, require_operator
 from booking.requests import path_id, read_json
 from booking.room_cache import publish_change
 from booking.rooms import room_settings, set_paused, update_room
+from booking.statuses import EventStatus
 from waitingroom.pow import MAX_DIFFICULTY
 
 MAX_SEATS_PER_EVENT = 200_000
@@ -161,7 +162,7 @@ async def patch_event(request: Request) -> JSONResponse:
     async with pool.acquire() as conn, conn.transaction():
         before = await room_settings(conn, event_id)
         if body.status is not None:
-            await set_event_status(conn, event_id, body.status)
+            await set_event_status(conn, event_id, EventStatus(body.status))
         if "max_seats_per_buyer" in body.model_fields_set:
             # An explicit null clears the event's own cap: the server default applies again.
             await set_buyer_cap(conn, event_id, body.max_seats_per_buyer)

@@ -18,12 +18,13 @@ from starlette.routing import BaseRoute, Route
 
 from booking import buyer_models as out
 from booking.auth import authenticate
-from booking.errors import Problem
+from booking.domain_errors import EventNotFound
 from booking.linestatus import LineStatus, LineStatusCache
 from booking.openapi import Operation, operation
 from booking.requests import path_id
 from booking.rooms import room_config
 from booking.routes.pages import render, viewer
+from booking.statuses import LineState
 from waitingroom import PollRateLimited, UnknownTicket, WaitingRoom
 from waitingroom.ids import parse_id
 
@@ -118,9 +119,8 @@ async def waiting_page(request: Request) -> Response:
     if event_id:
         try:
             status = await _line_cache(request).get(event_id)
-        except Problem as problem:
-            if problem.status != 404:
-                raise
+        except EventNotFound:
+            status = None  # the page says so, with a 404
     if status is None:
         return render(
             request,
@@ -131,7 +131,7 @@ async def waiting_page(request: Request) -> Response:
         )
     me = viewer(request)
     place = None
-    if me is not None and status.state in ("on_sale", "scheduled"):
+    if me is not None and status.state in (LineState.ON_SALE, LineState.SCHEDULED):
         try:
             place = await _own_place(request, event_id, int(me["id"]))
         except RedisError:
