@@ -21,6 +21,7 @@ window.FS_MESSAGES = (function () {
     "code-expired": "That code has expired or was already used. Ask for a new one.",
     "too-many-attempts": "Too many wrong codes. Ask for a new code.",
     "too-many-codes": "Too many codes were sent to this email. Please wait a few minutes.",
+    "too-many-accounts": "Too many accounts were just created from your network. Please wait a minute.",
     "forbidden": "You are not allowed to do that.",
     // waiting room and admission
     "admission-required": "This sale has a waiting room: join the line to get your pass first.",
@@ -36,6 +37,7 @@ window.FS_MESSAGES = (function () {
     "unknown-seats": "Some of those seats are not part of this event. Please reload the seat map.",
     "too-many-seats": "You can hold at most {max} seats at once.",
     "duplicate-seats": "A seat was chosen twice. Please check your selection.",
+    "buyer-seat-cap": "You already have as many seats for this event as one buyer may have.",
     // reservations and payment
     "not-found": "We could not find that. It may not exist, or it belongs to another account.",
     "hold-expired": "Your hold has expired and the seats went back on sale. Nothing was charged.",
