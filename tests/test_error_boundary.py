@@ -2,12 +2,14 @@
 
 Domain modules raise booking.domain_errors (mapped to a status once, in booking/errors.py).
 The edge is the request parsing, the header handling and the routes (docs/design.md, "Errors").
-Read with the stdlib `ast` only: every import and every `raise`, however deeply nested.
+Read with the stdlib `ast` only: every import and every `raise`, however deeply nested. And every
+waiting-room problem names a kind, so its type sits under the service's one base.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,3 +116,42 @@ def test_the_walker_sees_every_form() -> None:
     for source, count in cases.items():
         assert len(http_edge_uses("booking.somewhere", source)) == count, source
     assert http_edge_uses("booking", "from . import errors\n", is_package=True)
+
+
+KIND = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def problem_kinds(source: str) -> list[tuple[int, ast.expr | None]]:
+    """(line, kind argument) of each `problem(...)` call (waitingroom.problem's renderer)."""
+    calls = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id == "problem":
+            given = [k.value for k in node.keywords if k.arg == "kind"]
+            arg = node.args[3] if len(node.args) > 3 else (given[0] if given else None)
+            calls.append((node.lineno, arg))
+    return calls
+
+
+def is_kind(arg: ast.expr | None) -> bool:
+    """A literal kind ("ticket-not-found"), or an f-string starting like one."""
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return KIND.fullmatch(arg.value) is not None
+    if isinstance(arg, ast.JoinedStr) and arg.values:
+        head = arg.values[0]
+        return isinstance(head, ast.Constant) and re.match(r"[a-z]", str(head.value)) is not None
+    return False
+
+
+def test_waiting_room_problems_name_a_kind_under_the_one_base() -> None:
+    # The type base is prepended by the renderer: a path or URI here would double it.
+    bad = []
+    for path in sorted((ROOT / "waitingroom").rglob("*.py")):
+        for line, arg in problem_kinds(path.read_text(encoding="utf-8")):
+            if not is_kind(arg):
+                bad.append(f"{path.relative_to(ROOT)}:{line}")
+    assert bad == [], f"problem() without a plain kind: {bad}"
+    assert len(problem_kinds((ROOT / "waitingroom" / "routes.py").read_text())) >= 5
+    samples = 'problem(404, "t", "d", "/problems/x")\nproblem(503, "t", "d")\n'
+    assert [is_kind(arg) for _, arg in problem_kinds(samples)] == [False, False]
