@@ -5,6 +5,7 @@ that no phase always runs first (or right after the same one)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,7 @@ def _measure(stack: Stack, phase: Phase, r: int, workdir: Path, opts: Options, i
 
 def warm(stack: Stack, phase: Phase, workdir: Path, opts: Options) -> None:
     """Poll until every web process has seen every ticket (the first poll is exact)."""
-    warm_opts = Options(**{**opts.__dict__, "seconds": WARMUP_SECONDS})
+    warm_opts = dataclasses.replace(opts, seconds=WARMUP_SECONDS)
     for _ in range(WARMUP_RUNS):
         row = _measure(stack, phase, -1, workdir, warm_opts, 0.0)
         print(f"costbench: warm-up of {phase.name}: {row.from_memory:.0%} from memory", flush=True)
