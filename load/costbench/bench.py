@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from load.costbench import fixtures, rounds, wrk
+from load.costbench import fixtures, rounds, servers, wrk
 from load.costbench.measure import Phase, Row
 from load.costbench.rounds import Options
 from load.harness import Stack
@@ -105,20 +105,6 @@ def run(opts: Options) -> tuple[list[Row], dict[str, Any]]:
     return rows, meta
 
 
-SERVER_CPU_NOTES = [
-    "PostgreSQL CPU: utime+stime from /proc of the PostgreSQL backends serving the benchmark's "
-    "database (client backends and their parallel workers, found in pg_stat_activity by "
-    "database name, less the reading's own connection), sampled just before and just after "
-    "each wrk run; a backend that connects during the phase counts in full, one that "
-    "disconnects during it is not counted (the app's pools keep their connections). Not "
-    "included: autovacuum and the server's shared background processes (checkpointer, WAL "
-    "writer, background writer), the WAL flush at commit is the backend's own and counts. "
-    "n/a when PostgreSQL runs where /proc cannot see it.",
-    "Redis CPU: utime+stime from /proc of the run's private redis-server (all its threads), "
-    "over the same window; it includes the few commands of this script's own readings (INFO "
-    "commandstats), and is n/a when --redis-url names a db of a shared server.",
-]
-
 NOTES = [
     "bare: `GET /healthz` (no database, no Redis).",
     "join: every request is a user's first (fresh bearer token): each web process meets each "
@@ -129,5 +115,5 @@ NOTES = [
     "seatmap: one 300-seat event's seat map through the seat cache (default strategy).",
     "hold: one seat per hold, every seat held once, one buyer per 10 seats, no waiting room; "
     "includes the per-hold expiry scheduling (one Redis ZADD) and the seat-map invalidation.",
-    *SERVER_CPU_NOTES,
+    *servers.NOTES,
 ]

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from load.costbench import bench, fixtures, report, rounds, wrk
+from load.costbench import fixtures, report, rounds, servers, wrk
 from load.costbench.measure import Phase
 from load.costbench.rounds import Options
 from waitingroom import RoomConfig, WaitingRoom
@@ -311,7 +311,7 @@ def main(opts: Options, size: int) -> list[Path]:
         "is never refused (the check still runs on every poll).",
         "join: fresh users (a bearer-cache miss each, as in the main run); after each join "
         "phase the queue is trimmed back to its filled size.",
-        *bench.SERVER_CPU_NOTES,
+        *servers.NOTES,
     ]
     return report.write_all(
         "costbench_million",

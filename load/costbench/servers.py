@@ -7,6 +7,21 @@ import asyncpg
 
 from load import proc
 
+# What the two columns include, for the report's notes.
+NOTES = [
+    "PostgreSQL CPU: utime+stime from /proc of the PostgreSQL backends serving the benchmark's "
+    "database (client backends and their parallel workers, found in pg_stat_activity by "
+    "database name, less the reading's own connection), sampled just before and just after "
+    "each wrk run; a backend that connects during the phase counts in full, one that "
+    "disconnects during it is not counted (the app's pools keep their connections). Not "
+    "included: autovacuum and the server's shared background processes (checkpointer, WAL "
+    "writer, background writer), the WAL flush at commit is the backend's own and counts. "
+    "n/a when PostgreSQL runs where /proc cannot see it.",
+    "Redis CPU: utime+stime from /proc of the run's private redis-server (all its threads), "
+    "over the same window; it includes the few commands of this script's own readings (INFO "
+    "commandstats), and is n/a when --redis-url names a db of a shared server.",
+]
+
 # Client connections (the app's pools, workers, admitters) and the parallel workers their
 # queries start; not autovacuum or the server's background processes (checkpointer, WAL writer).
 _BACKENDS = """
