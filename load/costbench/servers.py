@@ -15,7 +15,7 @@ NOTES = [
     "each wrk run; a backend that connects during the phase counts in full, one that "
     "disconnects during it is not counted (the app's pools keep their connections). Not "
     "included: autovacuum and the server's shared background processes (checkpointer, WAL "
-    "writer, background writer), the WAL flush at commit is the backend's own and counts. "
+    "writer, background writer); the WAL flush a backend does at its own commit is included. "
     "n/a when PostgreSQL runs where /proc cannot see it.",
     "Redis CPU: utime+stime from /proc of the run's private redis-server (all its threads), "
     "over the same window; it includes the few commands of this script's own readings (INFO "
