@@ -1,9 +1,10 @@
 """`make run`: preflight checks, migrations, demo seed, then the web app, an RQ worker and the
 RQ dashboard (rq-dashboard on RQ_DASHBOARD_HOST:RQ_DASHBOARD_PORT, same Redis).
 
-Stops them all on Ctrl-C. Honours every setting in booking.settings (HOST, PORT, DATABASE_URL,
-...), so two copies can run side by side. `--prepare-only` does the checks, migrations and seed,
-then exits (the compose stack's one-shot `migrate` service).
+Ctrl-C, SIGTERM or SIGHUP to the launcher alone stops them all (terminate, a bounded wait, then
+kill: booking/supervise.py) and exits 0. Honours every setting in booking.settings (HOST, PORT,
+DATABASE_URL, ...), so two copies can run side by side. `--prepare-only` does the checks,
+migrations and seed, then exits (the compose stack's one-shot `migrate` service).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import argparse
 import asyncio
 import functools
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +22,7 @@ from booking.preflight import preflight
 from booking.redis_clients import rq_redis_url
 from booking.seed import seed_demo
 from booking.settings import Settings, child_env, load_settings, multiprocess_metrics_dir
-from booking.supervise import Supervised
+from booking.supervise import StopRequested, StopSignals, Supervised, stop_all
 
 
 async def prepare(settings: Settings) -> int:
@@ -89,24 +89,68 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings = load_settings()
-    event_id = asyncio.run(prepare(settings))
+    stop = StopSignals()
+    stop.install()
+    try:
+        event_id = asyncio.run(prepare(settings))
+    except StopRequested:
+        raise SystemExit(0) from None  # nothing started yet
     if args.prepare_only:
         return
+    raise SystemExit(serve(settings, event_id, stop))
+
+
+def serve(settings: Settings, event_id: int, stop: StopSignals) -> int:
+    """Run the children until the web server exits or a stop signal arrives; stop them all.
+    The exit code: 0 when asked to stop, else the web server's."""
+    children: list[subprocess.Popen[bytes]] = []
+    workers: list[Supervised] = []
+    try:
+        with stop.deferred():
+            start_children(settings, workers, children)
+        web = children[0]
+        announce(settings, event_id, len(children) > 1)
+        # The dashboard is a convenience: its exit does not stop the service.
+        while web.poll() is None:
+            with stop.deferred():  # a worker restart starts a process
+                for worker in workers:
+                    worker.poll()
+            try:
+                web.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                continue
+        return web.returncode or 0
+    except StopRequested:
+        return 0
+    finally:
+        stop.disarm()
+        stop_all(children + [w.proc for w in workers])  # the workers' current processes
+
+
+def start_children(
+    settings: Settings, workers: list[Supervised], children: list[subprocess.Popen[bytes]]
+) -> None:
+    """The workers (supervised, into `workers`), the web server and the RQ dashboard if it can
+    run (into `children`, web first), appended as they start so that all are stopped even if a
+    later one fails to start. Each
+    child leads a process group of its own, so stop_all can kill what it started in turn; the
+    terminal's Ctrl-C reaches only the launcher, which stops them all."""
     # Each worker settles PAYMENT_CONCURRENCY payments at once; a dead one is restarted with
     # backoff (booking/supervise.py) instead of stopping the service.
-    workers = [
+    workers.extend(
         Supervised(
             f"worker {i}",
             functools.partial(
                 subprocess.Popen,
                 [sys.executable, "-m", "workers.run"],
                 env=child_env(WORKER_METRICS_PORT=str(worker_metrics_port(settings, i))),
+                process_group=0,
             ),
         )
         for i in range(settings.workers)
-    ]
+    )
     processes = web_processes(settings)
-    web = subprocess.Popen(
+    web: subprocess.Popen[bytes] = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -124,42 +168,24 @@ def main() -> None:
             str(processes),
         ],
         env=web_env(processes),
+        process_group=0,
     )
-    children = [web]
+    children.append(web)
     command = dashboard_command(settings)
     if command is not None:
-        children.append(subprocess.Popen(command, env=child_env()))
+        children.append(subprocess.Popen(command, env=child_env(), process_group=0))
+
+
+def announce(settings: Settings, event_id: int, dashboard: bool) -> None:
     base = f"http://{settings.host}:{settings.port}"
     print(f"service: {base}/  waiting room: {base}/events/{event_id}/waiting-room")
-    print(f"web: {processes} process(es) (WEB_CONCURRENCY)")
-    print(f"metrics: {base}/metrics  readiness: {base}/readyz  (Ctrl-C stops them all)")
+    print(f"web: {web_processes(settings)} process(es) (WEB_CONCURRENCY)")
+    print(f"metrics: {base}/metrics  readiness: {base}/readyz  (Ctrl-C or SIGTERM stops them all)")
     if settings.worker_metrics_port > 0:
         ports = ", ".join(str(worker_metrics_port(settings, i)) for i in range(settings.workers))
         print(f"{settings.workers} workers, metrics on {settings.worker_metrics_host}: {ports}")
-    if command is not None:
+    if dashboard:
         print(f"RQ dashboard: http://{settings.rq_dashboard_host}:{settings.rq_dashboard_port}/")
-    try:
-        # The dashboard is a convenience: its exit does not stop the service.
-        while web.poll() is None:
-            for worker in workers:
-                worker.poll()
-            try:
-                web.wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                continue
-    except KeyboardInterrupt:
-        pass
-    finally:
-        children += [w.proc for w in workers]  # the workers' current processes
-        for proc in children:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in children:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    raise SystemExit(web.returncode or 0)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ database and a Redis of their own; the machine description; event creation. Ever
     with Stack("stampede", env={"HOLD_SECONDS": "30"}) as stack:
         event = asyncio.run(create_event(stack.base_url, rows=4))
 
+Two ways to run the service: `Stack` (one uvicorn process and N RQ workers, each started here)
+and `LauncherStack` (like `make run`: `python -m booking.run` with WEB_CONCURRENCY web processes,
+RQ workers and the admitter, supervised by the launcher). Both on the same isolation:
+
 Isolation on a shared machine (nothing fixed is ever flushed or dropped):
 - PostgreSQL (LOAD_PG_URL, default the local server): the harness CREATEs a database named
   `load_<experiment>_<unique suffix>` (or LOAD_DATABASE / `database=`), migrates it, and drops it
@@ -20,6 +24,7 @@ or SIGINT unwinds the run, so what it started and created is stopped and dropped
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import secrets
@@ -43,6 +48,8 @@ import httpx
 import redis
 
 from booking.db import database_name, migrate_url, with_database
+from booking.supervise import STOP_GRACE_SECONDS
+from load import proc
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
@@ -51,6 +58,16 @@ ADMIN_TOKEN = "load-admin-token"
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 CLAIM_KEY = "load:harness:owner"
+Popen = subprocess.Popen[bytes]
+# Load runs create thousands of users from 127.0.0.1: the per-address limits are off, and so
+# is the buyer seat cap (the holds and stampede benchmarks have one client hold many seats).
+# The proof of work stays on: Locust buyers solve it.
+LIMITS_OFF = {
+    "ACCOUNTS_PER_IP_PER_MINUTE": "0",
+    "JOINS_PER_IP_PER_MINUTE": "0",
+    "UNKNOWN_POLLS_PER_IP_PER_MINUTE": "0",
+    "MAX_SEATS_PER_BUYER": "0",
+}
 
 
 def free_port() -> int:
@@ -137,13 +154,13 @@ def own_database(name: str) -> Iterator[str]:
 
 
 @contextmanager
-def private_redis(maxmemory: int = 0, port: int | None = None) -> Iterator[redis.Redis]:
-    """A redis-server of our own on a free loopback port: no persistence, stopped at the end."""
+def _redis_server(maxmemory: int, port: int | None) -> Iterator[tuple[redis.Redis, int]]:
+    """A redis-server of our own on a free loopback port: (a client, its pid)."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed (or set LOAD_REDIS_URL)")
     port = port or free_port()
-    proc = subprocess.Popen(
+    server = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--maxmemory", str(maxmemory), "--daemonize", "no", "--loglevel", "warning"],
         stdout=subprocess.DEVNULL,
@@ -158,15 +175,22 @@ def private_redis(maxmemory: int = 0, port: int | None = None) -> Iterator[redis
                 time.sleep(0.05)
         else:
             raise RuntimeError(f"redis-server on port {port} did not answer")
-        yield client
+        yield client, server.pid
     finally:
         client.close()
-        proc.terminate()
+        server.terminate()
         try:
-            proc.wait(timeout=10)
+            server.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            server.kill()
+            server.wait()
+
+
+@contextmanager
+def private_redis(maxmemory: int = 0, port: int | None = None) -> Iterator[redis.Redis]:
+    """A redis-server of our own on a free loopback port: no persistence, stopped at the end."""
+    with _redis_server(maxmemory, port) as (client, _pid):
+        yield client
 
 
 @contextmanager
@@ -184,16 +208,31 @@ def claimed_redis_db(url: str) -> Iterator[str]:
         client.close()
 
 
+@dataclass(frozen=True, slots=True)
+class OwnRedis:
+    url: str
+    server_pid: int | None  # the private redis-server's; None for a claimed db (shared server)
+
+
 @contextmanager
-def own_redis() -> Iterator[str]:
-    """The URL of a Redis db this run alone uses (see the module docstring)."""
+def own_redis_server() -> Iterator[OwnRedis]:
+    """A Redis db this run alone uses (see the module docstring), with its server's pid when the
+    server is the run's own (its CPU is then the run's alone)."""
     external = os.environ.get("LOAD_REDIS_URL")
     if external:
         with claimed_redis_db(external) as url:
-            yield url
+            yield OwnRedis(url, None)
         return
-    with private_redis() as client:
-        yield f"redis://127.0.0.1:{client.connection_pool.connection_kwargs['port']}/0"
+    with _redis_server(0, None) as (client, pid):
+        port = client.connection_pool.connection_kwargs["port"]
+        yield OwnRedis(f"redis://127.0.0.1:{port}/0", pid)
+
+
+@contextmanager
+def own_redis() -> Iterator[str]:
+    """The URL of a Redis db this run alone uses (see the module docstring)."""
+    with own_redis_server() as own:
+        yield own.url
 
 
 # --- the server and its workers -----------------------------------------------------------------
@@ -203,8 +242,11 @@ class Stack:
     """One uvicorn app process and `workers` RQ worker processes on their own DB and Redis.
 
     `redis_url`: use this Redis (e.g. a private server the experiment configures itself) instead
-    of own_redis(); the experiment owns it then.
+    of own_redis(); the experiment owns it then (and `redis_pid` stays None).
     """
+
+    startup_timeout = STARTUP_TIMEOUT_SECONDS
+    stop_timeout = STOP_TIMEOUT_SECONDS
 
     def __init__(
         self,
@@ -218,6 +260,7 @@ class Stack:
         self.database = database or os.environ.get("LOAD_DATABASE") or unique_name(experiment)
         self.database_url = with_database(PG_BASE, self.database)
         self.redis_url = redis_url or ""
+        self.redis_pid: int | None = None  # set when the harness started the redis-server
         self._given_redis = redis_url is not None
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -240,23 +283,17 @@ class Stack:
             "ADMISSION_SECRET": f"load-secret-{self.database}",
             "LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",
-            # Load runs create thousands of users from 127.0.0.1: the per-address limits are
-            # off, and so is the buyer seat cap (the holds and stampede benchmarks have one
-            # client hold many seats). The proof of work stays on: Locust buyers solve it.
-            "ACCOUNTS_PER_IP_PER_MINUTE": "0",
-            "JOINS_PER_IP_PER_MINUTE": "0",
-            "UNKNOWN_POLLS_PER_IP_PER_MINUTE": "0",
-            "MAX_SEATS_PER_BUYER": "0",
+            **LIMITS_OFF,
             **self._extra_env,
         }
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Popen:
         log = (self.log_dir / f"{name}.log").open("wb")
         self._logs.append(log)
         proc = subprocess.Popen(
             [sys.executable, *args],
             cwd=ROOT,
-            env=self._env(),
+            env={**self._env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -274,7 +311,8 @@ class Stack:
         try:
             self._enter(own_database(self.database))
             if not self._given_redis:
-                self.redis_url = self._enter(own_redis())
+                own: OwnRedis = self._enter(own_redis_server())
+                self.redis_url, self.redis_pid = own.url, own.server_pid
             print(f"harness: database {self.database}, Redis {self.redis_url}", flush=True)
             self._start_processes()
         except BaseException:
@@ -290,35 +328,55 @@ class Stack:
         )  # fmt: skip
         for i in range(self.workers):
             self._spawn(f"worker{i}", ["-m", "workers.run"])
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        self._wait_ready(web)
+        print(f"harness: app {self.base_url} + {self.workers} worker(s) up", flush=True)
+
+    def _wait_ready(self, first: Popen) -> None:
+        deadline = time.monotonic() + self.startup_timeout
         while True:
-            if web.poll() is not None:
-                raise RuntimeError(f"server exited with {web.returncode}; logs in {self.log_dir}")
+            if first.poll() is not None:
+                raise RuntimeError(f"server exited with {first.returncode}; logs in {self.log_dir}")
             try:
                 if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
-                    break
+                    return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not ready in time; logs in {self.log_dir}")
             time.sleep(0.1)
-        print(f"harness: app {self.base_url} + {self.workers} worker(s) up", flush=True)
 
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        for proc in self.procs:
+    # Which processes do what (for CPU accounting): pids alive right now.
+    def web_pids(self) -> list[int]:
+        """The web server's processes (uvicorn; with --workers, its master and workers)."""
+        return proc.tree(self.procs[0].pid) if self.procs else []
+
+    def worker_pids(self) -> list[int]:
+        """The RQ worker processes and whatever they forked."""
+        return [p for worker in self.procs[1:] for p in proc.tree(worker.pid)]
+
+    def launcher_pids(self) -> list[int]:
+        """A launcher that supervises the others (none here)."""
+        return []
+
+    def stop_processes(self) -> None:
+        """Stop the service's processes, keeping the database and Redis (until stop())."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for p in self.procs:
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+                p.kill()
+                p.wait(timeout=5)
         self.procs.clear()
         for log in self._logs:
             log.close()
         self._logs.clear()
+
+    def stop(self) -> None:
+        self.stop_processes()
         while self._cleanups:  # Redis, then the database: the reverse of their creation
             self._cleanups.pop().__exit__(None, None, None)
 
@@ -335,6 +393,73 @@ class Stack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class LauncherStack(Stack):
+    """The service as `make run` serves it: `python -m booking.run` (migrations, demo seed, then
+    uvicorn with `web_processes` processes, `workers` supervised RQ workers, the admitter), on the
+    same database and Redis isolation as Stack. The RQ dashboard and worker metrics ports are
+    off (port 0); `env` may set DEMO_SEATS and the rest."""
+
+    startup_timeout = 60.0  # migrations and the demo seed come first
+    stop_timeout = 2 * STOP_GRACE_SECONDS  # the launcher's own bound for its children, and more
+
+    def __init__(
+        self,
+        experiment: str,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+        redis_url: str | None = None,
+        database: str | None = None,
+        web_processes: int = 1,
+    ) -> None:
+        super().__init__(experiment, env, workers, redis_url, database)
+        self.web_processes = web_processes
+
+    def _start_processes(self) -> None:
+        launcher = self._spawn(
+            "launcher",
+            ["-m", "booking.run"],
+            env={
+                "WEB_CONCURRENCY": str(self.web_processes),
+                "WORKERS": str(self.workers),
+                "RQ_DASHBOARD_PORT": "0",
+                "WORKER_METRICS_PORT": "0",
+            },
+        )
+        self._wait_ready(launcher)
+        print(
+            f"harness: booking.run at {self.base_url}: {self.web_processes} web process(es), "
+            f"{self.workers} worker(s)",
+            flush=True,
+        )
+
+    def _children(self, needle: str) -> list[int]:
+        """The launcher's children whose command line contains `needle`."""
+        if not self.procs:
+            return []
+        return [
+            pid for pid in proc.children(self.procs[0].pid) if needle.encode() in proc.cmdline(pid)
+        ]
+
+    def web_pids(self) -> list[int]:
+        return [p for root in self._children("uvicorn") for p in proc.tree(root)]
+
+    def worker_pids(self) -> list[int]:
+        return [p for root in self._children("workers.run") for p in proc.tree(root)]
+
+    def launcher_pids(self) -> list[int]:
+        return [self.procs[0].pid] if self.procs else []
+
+    def stop_processes(self) -> None:
+        """SIGTERM to the launcher alone (it stops its children within a bound); whatever of
+        its process tree is still running after that is killed."""
+        started = [p for launcher in self.procs for p in proc.tree(launcher.pid)]
+        super().stop_processes()
+        for pid in started:
+            if proc.running(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 # --- events -----------------------------------------------------------------------------------

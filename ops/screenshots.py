@@ -1,38 +1,29 @@
 """Screenshots of the buyer's journey, at 1280×800 and 390×844, into docs/screenshots/.
 
-    python -m ops.screenshots [--database-url URL] [--redis-url URL] [--out DIR]
+    python -m ops.screenshots [--out DIR]
 
-Starts its own web server and RQ worker on a scratch database (DATABASE_URL's name with
-`_screenshots`, dropped and rebuilt from the migrations) and the Redis database given (it is
-FLUSHED: give it one of its own; default: REDIS_URL's server, database 12). Then drives Debian's
-Chromium (/usr/bin/chromium) through every step and writes `NN-step-viewport.png`, palette-
-quantised to stay small. Stops everything it started.
+Starts a web server and an RQ worker on the load harness (load/harness.py): a database created
+for the run (`load_screenshots_<pid>_<random>`, migrated, dropped at the end) and a private
+redis-server (stopped at the end), so nothing of anyone else's is dropped or flushed; the
+harness's LOAD_PG_URL, LOAD_DATABASE, LOAD_KEEP_DATABASE and LOAD_REDIS_URL apply. Then drives
+Debian's Chromium (/usr/bin/chromium) through every step and writes `NN-step-viewport.png`,
+palette-quantised to stay small. Stops everything it started.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import redis
 from playwright.sync_api import Page, ViewportSize, sync_playwright
 
-from booking.db import recreate_database, with_database
-from booking.settings import load_settings
+from load.harness import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
@@ -48,61 +39,22 @@ VIEWPORTS: dict[str, ViewportSize] = {
     "desktop": {"width": 1280, "height": 800},
     "phone": {"width": 390, "height": 844},
 }
-ADMIN_TOKEN = f"screenshots-{uuid.uuid4().hex}"
 STEP_MS = 30_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
-
-
-@contextlib.contextmanager
-def service(database_url: str, redis_url: str) -> Iterator[str]:
-    """A web server and a worker on a free port; yields the base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "RQ_QUEUE": "screenshots",
-        "PAYMENT_LATENCY_MS": "50",
-        "WORKER_METRICS_PORT": "0",
-        "LOG_LEVEL": "warning",
-        "DB_POOL_MAX": "8",
-    }
-    web = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "booking.asgi:app", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
+def service() -> Stack:
+    """A web server and a worker of the harness's own; payments settle quickly. No proof of
+    work: the line ahead of the buyer is filled through the API by buyers who solve none."""
+    return Stack(
+        "screenshots",
+        env={
+            "PAYMENT_LATENCY_MS": "50",
+            "WORKER_METRICS_PORT": "0",
+            "DB_POOL_MAX": "8",
+            "POW_DIFFICULTY": "0",
+        },
+        workers=1,
     )
-    worker = subprocess.Popen([sys.executable, "-m", "workers.run"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("the server did not become ready")
-        yield base
-    finally:
-        for proc in (web, worker):
-            proc.terminate()
-        for proc in (web, worker):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 @dataclass
@@ -215,13 +167,12 @@ def journey(page: Page, admin: Admin, events: dict[str, int], shot: Camera, wide
     shot(page, "11-waiting-room-closed")
 
 
-def run(database_url: str, redis_url: str, out: Path) -> list[Path]:
-    asyncio.run(recreate_database(database_url))
-    redis.Redis.from_url(redis_url).flushdb()
+def run(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
-    with service(database_url, redis_url) as base:
-        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with service() as stack:
+        base = stack.base_url
+        headers = stack.admin_headers()
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
             admin = Admin(client)
             events = {
@@ -255,18 +206,10 @@ def run(database_url: str, redis_url: str, out: Path) -> list[Path]:
 
 
 def main() -> None:
-    settings = load_settings()
-    default_db = with_database(
-        settings.database_url, urlsplit(settings.database_url).path.strip("/") + "_screenshots"
-    )
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=default_db, help="scratch DB (recreated)")
-    parser.add_argument(
-        "--redis-url", default=redis_db(settings.redis_url, 12), help="Redis DB (flushed)"
-    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    shots = run(args.database_url, args.redis_url, args.out)
+    shots = run(args.out)
     total = sum(p.stat().st_size for p in shots)
     print(f"{len(shots)} screenshots, {total // 1024} KiB, in {args.out}")
 

@@ -7,7 +7,8 @@ import contextlib
 import os
 
 from load.costbench import bench, million, report
-from load.harness import claimed_redis_db, own_database, own_redis, unique_name
+from load.costbench.rounds import Options
+from load.harness import claimed_redis_db
 
 
 def main() -> None:
@@ -31,18 +32,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     with contextlib.ExitStack() as resources:
-        # A database and a Redis of this run's own (load/harness.py; LOAD_PG_URL names the
-        # PostgreSQL server): nothing with a fixed name is ever dropped or flushed.
-        database_url = resources.enter_context(own_database(unique_name("costbench")))
-        redis_url = resources.enter_context(
-            claimed_redis_db(args.redis_url) if args.redis_url else own_redis()
-        )
-        run(args, database_url, redis_url)
+        # The database is the run's own (load/harness.py; LOAD_PG_URL names the PostgreSQL
+        # server), and so is the Redis (a private server, or the empty db --redis-url names,
+        # claimed): nothing with a fixed name is ever dropped or flushed.
+        redis_url = None
+        if args.redis_url:
+            redis_url = resources.enter_context(claimed_redis_db(args.redis_url))
+        run(args, redis_url)
 
 
-def run(args: argparse.Namespace, database_url: str, redis_url: str) -> None:
-    opts = bench.Options(
-        database_url=database_url,
+def run(args: argparse.Namespace, redis_url: str | None) -> None:
+    opts = Options(
         redis_url=redis_url,
         rounds=args.rounds,
         seconds=args.seconds,

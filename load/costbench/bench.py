@@ -6,34 +6,19 @@ import asyncio
 import json
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from load.costbench import fixtures, wrk
-from load.costbench.measure import Phase, Row, idle_xact_rate, run_phase
-from load.costbench.stack import Service
+from load.costbench import fixtures, rounds, servers, wrk
+from load.costbench.measure import Phase, Row
+from load.costbench.rounds import Options
+from load.harness import Stack
 
 # Poll tickets: enough that each is polled below the limit of 2 per second and process.
 POLL_TICKETS = 12_000
-WARMUP_SECONDS = 8
-WARMUP_RUNS = 8  # at most; stops once nearly every poll is answered from memory
 
 
-@dataclass(frozen=True)
-class Options:
-    database_url: str
-    redis_url: str
-    rounds: int
-    seconds: float
-    connections: int
-    threads: int
-    web_processes: int
-    workers: int
-    join_users_per_round: int
-    holds_per_round: int
-
-
-def _phases(service: Service, opts: Options) -> list[Phase]:
+def _phases(service: Stack, opts: Options) -> list[Phase]:
     base = service.base_url
     join_event = fixtures.create_event(
         base, rows=1, seats_per_row=10, waiting_room=True, name="join"
@@ -100,72 +85,23 @@ def _phases(service: Service, opts: Options) -> list[Phase]:
     ]
 
 
-def warm(service: Service, phase: Phase, workdir: Path, opts: Options) -> None:
-    for _ in range(WARMUP_RUNS):
-        row = run_phase(
-            service,
-            phase,
-            -1,
-            workdir,
-            threads=opts.threads,
-            connections=opts.connections,
-            seconds=WARMUP_SECONDS,
-            idle_rate=0.0,
-        )
-        print(f"costbench: warm-up of {phase.name}: {row.from_memory:.0%} from memory", flush=True)
-        if row.from_memory >= 0.995:
-            return
-
-
-def run(opts: Options) -> tuple[list[Row], dict[str, object]]:
+def run(opts: Options) -> tuple[list[Row], dict[str, Any]]:
     wrk.require_wrk()
-    rows: list[Row] = []
-    with Service(
-        opts.database_url,
-        opts.redis_url,
-        web_processes=opts.web_processes,
-        workers=opts.workers,
-    ) as service:
+    with rounds.service(opts) as service:
         print(f"costbench: service up at {service.base_url}; preparing data", flush=True)
         phases = _phases(service, opts)
         workdir = Path(tempfile.mkdtemp(prefix="costbench-wrk-"))
         poll = next(p for p in phases if p.name == "poll")
-        # Every web process learns every ticket's score once (the first poll is exact).
-        warm(service, poll, workdir, opts)
-        idle = asyncio.run(idle_xact_rate(service))
         started = time.time()
-        for r in range(opts.rounds):
-            order = phases[r % len(phases) :] + phases[: r % len(phases)]
-            for phase in order:
-                row = run_phase(
-                    service,
-                    phase,
-                    r,
-                    workdir,
-                    threads=opts.threads,
-                    connections=opts.connections,
-                    seconds=opts.seconds,
-                    idle_rate=idle,
-                )
-                rows.append(row)
-                print(
-                    f"round {r} {row.phase:8s} {row.rps:8.0f} req/s  web {row.web_cpu_us:7.0f} µs"
-                    f"  total {row.total_cpu_us:7.0f} µs  p99 {row.p99_ms:6.1f} ms"
-                    f"  pg {row.pg_xacts_net_per_req:.3f}  non2xx {row.non2xx}",
-                    flush=True,
-                )
-        meta: dict[str, object] = {
-            "web_processes": opts.web_processes,
-            "workers": opts.workers,
-            "connections": opts.connections,
-            "threads": opts.threads,
-            "seconds": opts.seconds,
-            "rounds": opts.rounds,
-            "idle_pg_xacts_per_second": round(idle, 2),
-            "poll_tickets": POLL_TICKETS,
-            "paths": {p.name: p.path for p in phases},
-            "wall_seconds": round(time.time() - started),
-        }
+        # Every web process learns every ticket's score once (the first poll is exact).
+        rows, idle = rounds.measure_rounds(service, phases, opts, workdir, warm_up=[poll])
+        meta = rounds.meta(
+            opts,
+            idle,
+            phases,
+            poll_tickets=POLL_TICKETS,
+            wall_seconds=round(time.time() - started),
+        )
     return rows, meta
 
 
@@ -179,4 +115,5 @@ NOTES = [
     "seatmap: one 300-seat event's seat map through the seat cache (default strategy).",
     "hold: one seat per hold, every seat held once, one buyer per 10 seats, no waiting room; "
     "includes the per-hold expiry scheduling (one Redis ZADD) and the seat-map invalidation.",
+    *servers.NOTES,
 ]

@@ -12,7 +12,7 @@ import httpx
 from redis.asyncio import Redis
 
 from booking.auth import hash_token, new_token
-from load.costbench.stack import ADMIN_TOKEN
+from load.harness import ADMIN_TOKEN
 from waitingroom import RoomConfig, WaitingRoom
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

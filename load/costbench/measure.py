@@ -1,8 +1,10 @@
-"""One measured wrk phase: CPU, PostgreSQL, Redis and app counters before and after."""
+"""One measured wrk phase: CPU (the service's, PostgreSQL's, Redis's), PostgreSQL, Redis and app
+counters before and after."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,8 +13,9 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from load.costbench import fixtures, wrk
-from load.costbench.stack import Service
+from load import proc
+from load.costbench import fixtures, servers, wrk
+from load.harness import Stack
 
 # After a run, backends flush their statistics within about a second of going idle.
 PG_SETTLE_SECONDS = 2.0
@@ -38,6 +41,8 @@ class Row:
     socket_errors: int
     web_cpu_us: float
     total_cpu_us: float
+    pg_cpu_us: float  # the database's backends (NaN: not visible from here)
+    redis_cpu_us: float  # the private redis-server (NaN: a claimed db of a shared server)
     pg_xacts_per_req: float  # raw pg_stat_database delta per request
     pg_xacts_net_per_req: float  # less the idle background rate (admitters, caches)
     db_statements_per_req: float  # the app's own statement counter
@@ -62,7 +67,19 @@ def scrape(base_url: str) -> dict[str, float]:
     return out
 
 
-async def idle_xact_rate(service: Service, seconds: float = 5.0) -> float:
+def service_cpu(stack: Stack) -> tuple[float, float]:
+    """(web CPU seconds, total CPU seconds with the workers and the launcher) so far; the
+    workers' reaped children (work horses) count too."""
+    web = proc.cpu_seconds(stack.web_pids())
+    others = proc.cpu_seconds([*stack.launcher_pids(), *stack.worker_pids()], reaped_children=True)
+    return web, web + others
+
+
+def _per_request_us(seconds: float | None, requests: int) -> float:
+    return math.nan if seconds is None else round(seconds / requests * 1e6, 1)
+
+
+async def idle_xact_rate(service: Stack, seconds: float = 5.0) -> float:
     """PostgreSQL transactions per second while no request arrives (and our own reads)."""
     before = await fixtures.pg_xacts(service.database_url)
     started = time.monotonic()
@@ -73,7 +90,7 @@ async def idle_xact_rate(service: Service, seconds: float = 5.0) -> float:
 
 
 def run_phase(
-    service: Service,
+    service: Stack,
     phase: Phase,
     round_index: int,
     workdir: Path,
@@ -91,11 +108,15 @@ def run_phase(
     pg_started = time.monotonic()
     redis_before = asyncio.run(fixtures.redis_commands(service.redis_url))
     app_before = scrape(service.base_url)
-    web0, total0 = service.cpu()
+    pg0 = asyncio.run(servers.pg_backend_cpu(service.database_url))
+    redis0 = servers.redis_cpu(service.redis_pid)
+    web0, total0 = service_cpu(service)
     result = wrk.run(
         service.base_url, script, threads=threads, connections=connections, seconds=seconds
     )
-    web1, total1 = service.cpu()
+    web1, total1 = service_cpu(service)
+    redis1 = servers.redis_cpu(service.redis_pid)
+    pg1 = asyncio.run(servers.pg_backend_cpu(service.database_url))
     app_after = scrape(service.base_url)
     redis_after = asyncio.run(fixtures.redis_commands(service.redis_url))
     time.sleep(PG_SETTLE_SECONDS)
@@ -115,6 +136,10 @@ def run_phase(
         socket_errors=result.socket_errors,
         web_cpu_us=round((web1 - web0) / n * 1e6, 1),
         total_cpu_us=round((total1 - total0) / n * 1e6, 1),
+        pg_cpu_us=_per_request_us(servers.pg_cpu_delta(pg0, pg1), n),
+        redis_cpu_us=_per_request_us(
+            None if redis0 is None or redis1 is None else redis1 - redis0, n
+        ),
         pg_xacts_per_req=round(pg_delta / n, 4),
         pg_xacts_net_per_req=round(max(0.0, pg_delta - idle_rate * pg_elapsed) / n, 4),
         db_statements_per_req=round((app_after["db"] - app_before["db"]) / n, 4),

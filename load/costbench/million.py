@@ -14,10 +14,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from load.costbench import fixtures, report, wrk
-from load.costbench.bench import Options, warm
-from load.costbench.measure import Phase, Row, idle_xact_rate, run_phase
-from load.costbench.stack import Service
+from load.costbench import fixtures, report, rounds, servers, wrk
+from load.costbench.measure import Phase
+from load.costbench.rounds import Options
 from waitingroom import RoomConfig, WaitingRoom
 from waitingroom.keys import RoomKeys
 
@@ -207,21 +206,14 @@ async def opening(redis_url: str, size: int) -> dict[str, Any]:
 
 def main(opts: Options, size: int) -> list[Path]:
     wrk.require_wrk()
-    rows: list[Row] = []
-    with Service(
-        opts.database_url,
-        opts.redis_url,
-        web_processes=opts.web_processes,
-        workers=opts.workers,
-        env={"POLL_LIMIT_PER_SECOND": POLL_LIMIT},
-    ) as service:
+    with rounds.service(opts, env={"POLL_LIMIT_PER_SECOND": POLL_LIMIT}) as service:
         base = service.base_url
         small = fixtures.create_event(base, rows=1, seats_per_row=10, waiting_room=True, name="1k")
         big = fixtures.create_event(base, rows=1, seats_per_row=10, waiting_room=True, name="1M")
         print(f"costbench --million: filling queues of {SMALL:,} and {size:,}", flush=True)
 
         async def fill() -> tuple[list[str], list[str]]:
-            redis = Redis.from_url(opts.redis_url, socket_timeout=120)
+            redis = Redis.from_url(service.redis_url, socket_timeout=120)
             try:
                 return await fill_queue(redis, small, SMALL), await fill_queue(redis, big, size)
             finally:
@@ -229,7 +221,7 @@ def main(opts: Options, size: int) -> list[Path]:
 
         small_tickets, big_tickets = asyncio.run(fill())
         per = opts.join_users_per_round
-        joiners = asyncio.run(fixtures.create_users(opts.database_url, 2 * per * opts.rounds))
+        joiners = asyncio.run(fixtures.create_users(service.database_url, 2 * per * opts.rounds))
 
         def join_phase(name: str, event: int, offset: int) -> Phase:
             def lines(r: int) -> list[str]:
@@ -256,43 +248,21 @@ def main(opts: Options, size: int) -> list[Path]:
             join_phase("join_1k", small, 0),
             join_phase(f"join_{size // 1000}k", big, 1),
         ]
+
+        def trim_after_join(phase: Phase) -> None:
+            if phase.name.startswith("join"):
+                event = small if phase.name == "join_1k" else big
+                asyncio.run(trim(service.redis_url, event, SMALL if event == small else size))
+
         workdir = Path(tempfile.mkdtemp(prefix="costbench-million-"))
-        for poll in phases[1:3]:
-            warm(service, poll, workdir, opts)
-        idle = asyncio.run(idle_xact_rate(service))
-        for r in range(opts.rounds):
-            for phase in phases[r % len(phases) :] + phases[: r % len(phases)]:
-                row = run_phase(
-                    service,
-                    phase,
-                    r,
-                    workdir,
-                    threads=opts.threads,
-                    connections=opts.connections,
-                    seconds=opts.seconds,
-                    idle_rate=idle,
-                )
-                rows.append(row)
-                print(
-                    f"round {r} {row.phase:10s} {row.rps:8.0f} req/s  web {row.web_cpu_us:6.0f} µs"
-                    f"  non2xx {row.non2xx}",
-                    flush=True,
-                )
-                if phase.name.startswith("join"):
-                    event = small if phase.name == "join_1k" else big
-                    asyncio.run(trim(opts.redis_url, event, SMALL if event == small else size))
-        meta: dict[str, Any] = {
-            "web_processes": opts.web_processes,
-            "workers": opts.workers,
-            "connections": opts.connections,
-            "threads": opts.threads,
-            "seconds": opts.seconds,
-            "rounds": opts.rounds,
-            "idle_pg_xacts_per_second": round(idle, 2),
-            "paths": {p.name: p.path for p in phases},
-        }
-    print("costbench --million: opening with a full pre-queue", flush=True)
-    opened = asyncio.run(opening(opts.redis_url, size))
+        rows, idle = rounds.measure_rounds(
+            service, phases, opts, workdir, warm_up=phases[1:3], after_phase=trim_after_join
+        )
+        meta = rounds.meta(opts, idle, phases)
+        # The opening runs on the run's Redis with the service stopped (nothing else on it).
+        service.stop_processes()
+        print("costbench --million: opening with a full pre-queue", flush=True)
+        opened = asyncio.run(opening(service.redis_url, size))
     med = report.medians(rows)
     big_poll, big_join = f"poll_{size // 1000}k", f"join_{size // 1000}k"
 
@@ -341,6 +311,7 @@ def main(opts: Options, size: int) -> list[Path]:
         "is never refused (the check still runs on every poll).",
         "join: fresh users (a bearer-cache miss each, as in the main run); after each join "
         "phase the queue is trimmed back to its filled size.",
+        *servers.NOTES,
     ]
     return report.write_all(
         "costbench_million",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, fields
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from load.costbench.measure import Row
-from load.costbench.stack import LIMITS_OFF
+from load.costbench.rounds import limits_off
 from load.harness import machine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,10 @@ def medians(rows: Sequence[Row]) -> dict[str, dict[str, float]]:
         for f in fields(Row):
             if f.name in ("round", "phase", "wrapped"):
                 continue
-            summary[f.name] = statistics.median(float(getattr(r, f.name)) for r in mine)
+            # NaN marks a figure not measurable in that run (e.g. PostgreSQL on another host).
+            values = [float(getattr(r, f.name)) for r in mine]
+            known = [v for v in values if not math.isnan(v)]
+            summary[f.name] = statistics.median(known) if known else math.nan
         ratios = [
             r.web_cpu_us / bare[r.round].web_cpu_us
             for r in mine
@@ -87,7 +91,7 @@ def write_plot(path: Path, med: dict[str, dict[str, float]], title: str) -> None
 
 
 def _fmt(value: float, digits: int = 0) -> str:
-    return f"{value:,.{digits}f}"
+    return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
 def write_markdown(
@@ -116,21 +120,23 @@ def write_markdown(
         f"connections, {meta.get('seconds')} s per phase, {meta.get('rounds')} rounds in "
         "rotated order; medians over rounds. CPU = utime+stime from /proc of the uvicorn "
         "processes (web) and additionally of the launcher and the RQ workers with their "
-        "reaped work horses (total); PostgreSQL and Redis server CPU are not included.",
+        "reaped work horses (total); PostgreSQL CPU (the database's backends) and Redis CPU "
+        "(the run's own redis-server) are their own columns, not in the total (see the notes).",
         "Limits turned off for the run (one address sends thousands of users): "
-        + ", ".join(f"`{k}={v}`" for k, v in LIMITS_OFF.items())
+        + ", ".join(f"`{k}={v}`" for k, v in limits_off().items())
         + " (names the service does not read are ignored).",
         "",
         "| phase | req/s | p50 ms | p99 ms | web CPU µs/req | × bare | total CPU µs/req "
-        "| × bare | PG xacts/req (net) | DB statements/req | Redis cmds/req | from memory "
-        "| non-2xx |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| × bare | PostgreSQL CPU µs/req | Redis CPU µs/req | PG xacts/req (net) "
+        "| DB statements/req | Redis cmds/req | from memory | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for phase, m in med.items():
         lines.append(
             f"| {phase} | {_fmt(m['rps'])} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} "
             f"| {_fmt(m['web_cpu_us'])} | {m['web_ratio']:.2f} | {_fmt(m['total_cpu_us'])} "
-            f"| {m['total_ratio']:.2f} | {m['pg_xacts_net_per_req']:.3f} "
+            f"| {m['total_ratio']:.2f} | {_fmt(m['pg_cpu_us'])} | {_fmt(m['redis_cpu_us'])} "
+            f"| {m['pg_xacts_net_per_req']:.3f} "
             f"| {m['db_statements_per_req']:.3f} | {m['redis_cmds_per_req']:.2f} "
             f"| {m['from_memory']:.2f} | {_fmt(m['non2xx'])} |"
         )

@@ -1,4 +1,5 @@
-"""CPU time of process trees from /proc (Linux)."""
+"""Process trees and their CPU time from /proc (Linux): which processes a stack runs, and what
+they (or a database's server processes) spent."""
 
 from __future__ import annotations
 
@@ -51,3 +52,17 @@ def cpu_seconds(pids: list[int], *, reaped_children: bool = False) -> float:
         if reaped_children:
             total += int(fields[13]) + int(fields[14])
     return total / CLK_TCK
+
+
+def cmdline(pid: int) -> bytes:
+    """The command line, arguments joined by spaces (empty once the process is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie may wait a while to be reaped)."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
