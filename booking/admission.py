@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from booking.errors import Problem
+from booking.services import services
 from waitingroom import RoomConfig, TokenRejected
 
 ADMISSION_HEADER = "x-admission-token"
@@ -21,7 +22,7 @@ async def require_admission(request: Request, user_id: int, config: RoomConfig) 
             403, "admission-required", "this event has a waiting room: send X-Admission-Token"
         )
     try:
-        await request.app.state.waiting_room.verify_token(token, user_id, config.event_id)
+        await services(request).waiting_room.verify_token(token, user_id, config.event_id)
     except TokenRejected as exc:
         raise Problem(
             403, "admission-rejected", f"admission token rejected: {exc.reason}", reason=exc.reason
