@@ -20,6 +20,7 @@ from booking.bearer_lookup import BearerLookup
 from booking.bodylimit import BodyLimitMiddleware
 from booking.cache import build_seat_cache
 from booking.clientip import ClientIPMiddleware
+from booking.core_services import install
 from booking.db import create_pool
 from booking.defence import build_defence
 from booking.errors import EXCEPTION_HANDLERS
@@ -44,7 +45,7 @@ from booking.routes import (
     waiting,
 )
 from booking.routes.queue_docs import document_waiting_room
-from booking.services import Services, app_services, install
+from booking.services import Services, app_services
 from booking.settings import Settings, gate_cookie_secure, load_settings
 from booking.tracing import setup_tracing
 from waitingroom import RoomConfig, WaitingRoom, build_routes, run_admitter

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from booking.services import find_services
+from booking.core_services import find_core_services
 from booking.settings import multiprocess_metrics_dir
 
 HTTP_REQUESTS = Counter(
@@ -194,7 +194,7 @@ def render_metrics() -> bytes:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    running = find_services(request.app)  # None outside the lifespan: process metrics only
+    running = find_core_services(request.app)  # None outside the lifespan: process metrics only
     if running is not None:
         pool, jobs = running.pool, running.jobs
         DB_POOL_SIZE.labels("in_use").set(pool.get_size() - pool.get_idle_size())

@@ -3,35 +3,30 @@
 `create_app` (booking/app.py) builds the parts its routes need before the server starts (settings,
 the Redis client, the waiting room, ...) and, in its lifespan, opens the rest (the PostgreSQL
 pools, the job queue, the caches) and stores one `Services` on the app. Handlers reach it through
-`services(request)`; nothing else is kept on `app.state`.
+`services(request)`; nothing else is kept on `app.state`. (The few modules below booking.errors
+read its base, booking/core_services.py.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import asyncpg
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
+from booking.bearer_cache import BearerCache
+from booking.bearer_lookup import BearerLookup
+from booking.cache import SeatCache
+from booking.core_services import CoreServices, find_core_services
+from booking.linestatus import LineStatusCache
 from booking.openapi import build_openapi
-
-if TYPE_CHECKING:  # field types only: importing them here would cycle through booking.errors
-    import asyncpg
-    from redis.asyncio import Redis
-    from starlette.templating import Jinja2Templates
-
-    from booking.bearer_cache import BearerCache
-    from booking.bearer_lookup import BearerLookup
-    from booking.cache import SeatCache
-    from booking.jobqueue import JobQueue
-    from booking.linestatus import LineStatusCache
-    from booking.provider import PaymentProvider
-    from booking.room_cache import RoomCache
-    from booking.settings import Settings
-    from waitingroom import WaitingRoom
-    from waitingroom.defence import JoinDefence
+from booking.provider import PaymentProvider
+from booking.room_cache import RoomCache
+from waitingroom import WaitingRoom
+from waitingroom.defence import JoinDefence
 
 API_TITLE = "Flash-sale ticketing API"
 API_VERSION = "1.0.0"
@@ -50,17 +45,12 @@ class OpenAPISchema:
 
 
 @dataclass(frozen=True)
-class Services:
-    settings: Settings
-    templates: Jinja2Templates
-    redis: Redis  # the state Redis (a RedisCluster on a cluster, same interface)
+class Services(CoreServices):
     waiting_room: WaitingRoom
     defence: JoinDefence
     bearer_cache: BearerCache
-    pool: asyncpg.Pool
     provider_pool: asyncpg.Pool  # `pool` itself unless PROVIDER_DATABASE_URL
     provider: PaymentProvider
-    jobs: JobQueue
     seat_cache: SeatCache
     room_cache: RoomCache
     bearer_lookup: BearerLookup
@@ -68,14 +58,9 @@ class Services:
     openapi: OpenAPISchema = field(default_factory=OpenAPISchema)
 
 
-def install(app: Starlette, found: Services | None) -> None:
-    """Make `found` the app's services (None: the lifespan ended, handlers get none)."""
-    app.state.services = found
-
-
 def find_services(app: Starlette) -> Services | None:
     """The app's services, or None outside its lifespan (an app built without one, in tests)."""
-    found = getattr(app.state, "services", None)
+    found = find_core_services(app)
     return found if isinstance(found, Services) else None
 
 

@@ -16,9 +16,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.templating import Jinja2Templates
 
+from booking.core_services import install
 from booking.errors import EXCEPTION_HANDLERS
 from booking.routes.pages import routes
-from booking.services import Services, install
+from booking.services import Services
 from booking.sessions import COOKIE_NAME, SessionCookie, encode_cookie
 from booking.settings import load_settings
 
