@@ -22,7 +22,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Annotated, Any, Protocol, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, NamedTuple, Protocol, get_args, get_origin, get_type_hints
 
 from waitingroom.pow import MAX_DIFFICULTY
 
@@ -428,11 +428,19 @@ class Settings:
     ]
 
 
-def _setting_table() -> dict[str, tuple[str, type, Env]]:
-    """{VARIABLE: (field name, field type, Env)}, checked once at import: every field declares
-    an Env whose default parses to the field's type."""
+class Declared(NamedTuple):
+    """One row of the table: the Settings field, its type, and how its variable is read."""
+
+    field: str
+    kind: type
+    env: Env
+
+
+def _setting_table() -> dict[str, Declared]:
+    """{VARIABLE: Declared}, checked once at import: every field declares an Env whose default
+    parses to the field's type."""
     hints = get_type_hints(Settings, include_extras=True)
-    table: dict[str, tuple[str, type, Env]] = {}
+    table: dict[str, Declared] = {}
     for f in fields(Settings):
         hint = hints[f.name]
         if get_origin(hint) is not Annotated:
@@ -444,23 +452,21 @@ def _setting_table() -> dict[str, tuple[str, type, Env]]:
         default = env.parse(env.default)
         if type(default) is not kind:
             raise TypeError(f"Settings.{f.name}: default {env.default!r} is not a {kind}")
-        table[f.name.upper()] = (f.name, kind, env)
+        table[f.name.upper()] = Declared(f.name, kind, env)
     return table
 
 
-SETTINGS: dict[str, tuple[str, type, Env]] = _setting_table()
+SETTINGS: dict[str, Declared] = _setting_table()
 
 # Every environment variable the application reads, with its default (derived: declare new ones
 # in Settings). Dockerfile/compose static checks use it.
-ENV_DEFAULTS: dict[str, str] = {name: env.default for name, (_, _, env) in SETTINGS.items()}
+ENV_DEFAULTS: dict[str, str] = {name: row.env.default for name, row in SETTINGS.items()}
 
 # Every secret the service signs or authenticates with, and its minimum length in production
 # (derived from Env(secret_min_length=...)): production refuses its development default,
 # .env.example's placeholder, and anything short or repetitive.
 SECRET_SETTINGS: dict[str, int] = {
-    name: env.secret_min_length
-    for name, (_, _, env) in SETTINGS.items()
-    if env.secret_min_length > 0
+    name: row.env.secret_min_length for name, row in SETTINGS.items() if row.env.secret_min_length
 }
 
 
@@ -468,7 +474,7 @@ def parse_setting(name: str, raw: str) -> Any:
     """VARIABLE's value from its text; SettingsError naming it if it does not parse."""
     if name not in SETTINGS:
         raise SettingsError(f"{name} is not a setting (booking/settings.py declares them)")
-    env = SETTINGS[name][2]
+    env = SETTINGS[name].env
     try:
         return env.parse(raw)
     except ValueError as exc:
@@ -479,8 +485,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     """Build Settings from `env` (default: os.environ); keyword overrides win (tests use them)."""
     source = os.environ if env is None else env
     values: dict[str, Any] = {
-        field_name: parse_setting(name, source.get(name, spec.default))
-        for name, (field_name, _, spec) in SETTINGS.items()
+        row.field: parse_setting(name, source.get(name, row.env.default))
+        for name, row in SETTINGS.items()
     }
     values.update(overrides)
     if values["db_pool_min"] > values["db_pool_max"]:

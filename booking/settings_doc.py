@@ -32,7 +32,8 @@ def _cell(text: str) -> str:
 
 def reference_markdown() -> str:
     rows = []
-    for name, (_, _, env) in SETTINGS.items():
+    for name, row in SETTINGS.items():
+        env = row.env
         default = f"`{_cell(env.default)}`" if env.default else "(empty)"
         secret = f"secret, >= {env.secret_min_length} chars" if env.secret_min_length else ""
         accepts = _cell(env.parse.accepts)

@@ -113,7 +113,7 @@ def test_pool_minimum_above_its_maximum_is_refused() -> None:
 
 def test_the_table_declares_every_field_once_with_a_doc() -> None:
     assert list(SETTINGS) == [f.name.upper() for f in fields(Settings)]
-    assert {name: env.default for name, (_, _, env) in SETTINGS.items()} == ENV_DEFAULTS
+    assert {name: row.env.default for name, row in SETTINGS.items()} == ENV_DEFAULTS
     assert all(env.doc and "\n" not in env.doc for _, _, env in SETTINGS.values())
     assert set(SECRET_SETTINGS) == {
         "ADMIN_TOKEN", "ADMISSION_SECRET", "ADMISSION_SIGNING_KEYS", "SESSION_SECRET", "POW_SECRET"
