@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from booking.domain_errors import AdmissionRejected, AdmissionRequired
+from booking.services import services
 from waitingroom import RoomConfig, TokenRejected
 
 ADMISSION_HEADER = "x-admission-token"
@@ -19,6 +20,6 @@ async def require_admission(request: Request, user_id: int, config: RoomConfig) 
     if not token:
         raise AdmissionRequired()
     try:
-        await request.app.state.waiting_room.verify_token(token, user_id, config.event_id)
+        await services(request).waiting_room.verify_token(token, user_id, config.event_id)
     except TokenRejected as exc:
         raise AdmissionRejected(exc.reason) from exc

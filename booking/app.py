@@ -20,10 +20,12 @@ from booking.bearer_lookup import BearerLookup
 from booking.bodylimit import BodyLimitMiddleware
 from booking.cache import build_seat_cache
 from booking.clientip import ClientIPMiddleware
+from booking.core_services import install
 from booking.db import create_pool
 from booking.defence import build_defence
 from booking.errors import EXCEPTION_HANDLERS
 from booking.jobqueue import JobQueue
+from booking.linestatus import LineStatusCache
 from booking.metrics import HttpMetricsMiddleware
 from booking.provider import open_provider
 from booking.redis_clients import build_state_redis, close_state_redis
@@ -43,6 +45,7 @@ from booking.routes import (
     waiting,
 )
 from booking.routes.queue_docs import document_waiting_room
+from booking.services import Services, app_services
 from booking.settings import Settings, gate_cookie_secure, load_settings
 from booking.tracing import setup_tracing
 from waitingroom import RoomConfig, WaitingRoom, build_routes, run_admitter
@@ -60,27 +63,36 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(
-            settings.database_url, settings.db_pool_min, settings.db_pool_max
+        pool = await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+        jobs = await run_in_threadpool(JobQueue.from_settings, settings)
+        provider_pool, provider = await open_provider(settings, pool)
+        room_cache = RoomCache(pool, settings.room_cache_seconds)
+        started = Services(
+            settings=settings,
+            templates=templates,
+            redis=redis_client,
+            waiting_room=waiting_room,
+            defence=defence,
+            bearer_cache=BearerCache(settings.auth_cache_seconds),
+            pool=pool,
+            provider_pool=provider_pool,
+            provider=provider,
+            jobs=jobs,
+            seat_cache=build_seat_cache(settings, redis_client),
+            room_cache=room_cache,
+            bearer_lookup=BearerLookup(pool),
+            line_status=LineStatusCache(pool, redis_client, waiting_room.key_prefix),
         )
-        app.state.jobs = await run_in_threadpool(JobQueue.from_settings, settings)
-        app.state.provider_pool, app.state.provider = await open_provider(settings, app.state.pool)
-        app.state.seat_cache = build_seat_cache(settings, app.state.redis)
-        app.state.room_cache = RoomCache(app.state.pool, settings.room_cache_seconds)
-        app.state.bearer_lookup = BearerLookup(app.state.pool)
+        install(app, started)
         stop = asyncio.Event()
         revocations = asyncio.create_task(
-            app.state.waiting_room.revocations.run(
-                app.state.redis, stop, app.state.waiting_room.revocation_channel
-            )
+            waiting_room.revocations.run(redis_client, stop, waiting_room.revocation_channel)
         )
-        listener = asyncio.create_task(listen(app.state.redis, app.state.room_cache, stop))
+        listener = asyncio.create_task(listen(redis_client, room_cache, stop))
         admitter: asyncio.Task[None] | None = None
         if settings.admitter_enabled:
             admitter = asyncio.create_task(
-                run_admitter(
-                    app.state.waiting_room, lambda: enabled_room_configs(app.state.pool), stop
-                )
+                run_admitter(waiting_room, lambda: enabled_room_configs(pool), stop)
             )
         try:
             yield
@@ -93,16 +105,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await asyncio.wait_for(admitter, timeout=5)
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(revocations, timeout=5)
-            await app.state.seat_cache.aclose()
-            await close_state_redis(app.state.redis)
-            if app.state.provider_pool is not app.state.pool:
-                await app.state.provider_pool.close()
-            await app.state.pool.close()
-            app.state.jobs.close()
+            install(app, None)
+            await started.seat_cache.aclose()
+            await close_state_redis(redis_client)
+            if provider_pool is not pool:
+                await provider_pool.close()
+            await pool.close()
+            jobs.close()
 
     async def get_room(event_id: str) -> RoomConfig | None:
-        cache: RoomCache = app.state.room_cache
-        return await cache.config(int(event_id))
+        return await app_services(app).room_cache.config(int(event_id))
 
     async def authenticate_user(request: Request) -> str:
         return str(await authenticate(request))
@@ -169,12 +181,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.redis = redis_client
-    app.state.waiting_room = waiting_room
-    app.state.defence = defence
-    app.state.bearer_cache = BearerCache(settings.auth_cache_seconds)
-    app.state.templates = templates
     if setup_tracing(settings):
         from booking.instrumentation import instrument_app
 

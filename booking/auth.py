@@ -7,12 +7,10 @@ import hashlib
 import hmac
 import secrets
 
-import asyncpg
 from starlette.requests import Request
 
-from booking.bearer_cache import BearerCache
-from booking.bearer_lookup import BearerLookup
 from booking.errors import Problem
+from booking.services import services
 from booking.sessions import COOKIE_NAME, session_user_id
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -56,24 +54,18 @@ async def authenticate(request: Request) -> int:
         return session_user
     token = bearer_token(request)
     digest = hash_token(token)
-    cache: BearerCache | None = getattr(request.app.state, "bearer_cache", None)
-    if cache is not None and (cached := cache.get(digest)) is not None:
+    running = services(request)
+    if (cached := running.bearer_cache.get(digest)) is not None:
         return cached
-    lookup: BearerLookup | None = getattr(request.app.state, "bearer_lookup", None)
-    if lookup is not None:
-        user_id = await lookup.user_id(digest)  # coalesced with concurrent misses
-    else:
-        pool: asyncpg.Pool = request.app.state.pool
-        user_id = await pool.fetchval("SELECT id FROM users WHERE token_hash = $1", digest)
+    user_id = await running.bearer_lookup.user_id(digest)  # coalesced with concurrent misses
     if user_id is None:
         raise Problem(401, "unauthenticated", "unknown or revoked token")
-    if cache is not None:
-        cache.put(digest, int(user_id))
+    running.bearer_cache.put(digest, int(user_id))
     return int(user_id)
 
 
 def require_admin(request: Request) -> None:
     token = bearer_token(request)
-    expected: str = request.app.state.settings.admin_token
+    expected: str = services(request).settings.admin_token
     if not hmac.compare_digest(token.encode(), expected.encode()):
         raise Problem(403, "forbidden", "admin token required")

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from booking.clientip import client_ip
 from booking.domain_errors import TooManyAccounts
+from booking.services import services
 from booking.settings import Settings
 from waitingroom.defence import JoinDefence
 from waitingroom.pow import MAX_DIFFICULTY, ChallengeSigner
@@ -38,10 +39,10 @@ def build_defence(settings: Settings, redis: Redis) -> JoinDefence:
 async def limit_new_accounts(request: Request) -> None:
     """TooManyAccounts (429) once the client's address created ACCOUNTS_PER_IP_PER_MINUTE
     accounts this minute (not checked while Redis is unreachable)."""
-    limit: int = request.app.state.settings.accounts_per_ip_per_minute
+    limit: int = services(request).settings.accounts_per_ip_per_minute
     if limit <= 0:
         return
-    defence: JoinDefence = request.app.state.defence
+    defence: JoinDefence = services(request).defence
     try:
         retry_ms = await defence.throttle.hit(account_counter_key(client_ip(request)), limit)
     except RedisError as exc:

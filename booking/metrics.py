@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from booking.core_services import find_core_services
 from booking.settings import multiprocess_metrics_dir
 
 HTTP_REQUESTS = Counter(
@@ -193,12 +194,11 @@ def render_metrics() -> bytes:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    pool = getattr(request.app.state, "pool", None)
-    if pool is not None:
+    running = find_core_services(request.app)  # None outside the lifespan: process metrics only
+    if running is not None:
+        pool, jobs = running.pool, running.jobs
         DB_POOL_SIZE.labels("in_use").set(pool.get_size() - pool.get_idle_size())
         DB_POOL_SIZE.labels("idle").set(pool.get_idle_size())
-    jobs = getattr(request.app.state, "jobs", None)
-    if jobs is not None:
         # len(queue) is a blocking Redis call: keep it off the event loop.
         depth = await run_in_threadpool(jobs.queue.__len__)
         RQ_QUEUE_DEPTH.labels(jobs.queue.name).set(depth)

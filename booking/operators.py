@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from booking.auth import bearer_token, hash_token, new_token
 from booking.domain_errors import NotAnOperator, OperatorExists, OperatorNotFound
+from booking.services import services
 
 # The name actions taken with the bootstrap ADMIN_TOKEN are recorded under.
 BOOTSTRAP_OPERATOR = "admin-token"
@@ -20,10 +21,10 @@ BOOTSTRAP_OPERATOR = "admin-token"
 async def require_operator(request: Request) -> str:
     """The name of the operator whose token came with the request; 401 without one, 403 else."""
     token = bearer_token(request)
-    expected: str = request.app.state.settings.admin_token
+    expected: str = services(request).settings.admin_token
     if expected and hmac.compare_digest(token.encode(), expected.encode()):
         return BOOTSTRAP_OPERATOR
-    pool: asyncpg.Pool = request.app.state.pool
+    pool: asyncpg.Pool = services(request).pool
     name = await pool.fetchval(
         "SELECT name FROM operators WHERE token_hash = $1 AND revoked_at IS NULL",
         hash_token(token),

@@ -23,6 +23,7 @@ import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
+from booking.core_services import core_services
 from booking.settings import session_cookie_secure
 
 COOKIE_NAME = "fs_session"
@@ -78,7 +79,7 @@ def decode_cookie(secret: str, value: str, now: float | None = None) -> SessionC
 
 
 def _secret(request: Request) -> str:
-    secret: str = request.app.state.settings.session_secret
+    secret: str = core_services(request).settings.session_secret
     return secret
 
 
@@ -93,7 +94,7 @@ async def session_user_id(request: Request) -> int | None:
     cookie = page_user(request)
     if cookie is None:
         return None
-    pool: asyncpg.Pool = request.app.state.pool
+    pool: asyncpg.Pool = core_services(request).pool
     user_id = await pool.fetchval(
         "SELECT user_id FROM web_sessions WHERE token_hash = $1 AND expires_at > now()",
         token_hash(cookie.token),
@@ -105,10 +106,10 @@ async def start_session(
     request: Request, response: Response, user_id: int, name: str
 ) -> SessionCookie:
     """Store a new session for the user and set its cookie on `response`."""
-    settings = request.app.state.settings
+    settings = core_services(request).settings
     max_age: int = settings.session_max_age_seconds
     cookie = SessionCookie(secrets.token_urlsafe(32), user_id, name, int(time.time()) + max_age)
-    pool: asyncpg.Pool = request.app.state.pool
+    pool: asyncpg.Pool = core_services(request).pool
     async with pool.acquire() as conn, conn.transaction():
         # The user's own expired sessions go as a new one starts: the table never just grows.
         await conn.execute(
@@ -137,7 +138,7 @@ async def end_session(request: Request, response: Response) -> None:
     """Delete the session's row (if any) and the cookie."""
     cookie = page_user(request)
     if cookie is not None:
-        pool: asyncpg.Pool = request.app.state.pool
+        pool: asyncpg.Pool = core_services(request).pool
         await pool.execute(
             "DELETE FROM web_sessions WHERE token_hash = $1", token_hash(cookie.token)
         )
@@ -146,5 +147,5 @@ async def end_session(request: Request, response: Response) -> None:
         path="/",
         httponly=True,
         samesite="lax",
-        secure=session_cookie_secure(request.app.state.settings),
+        secure=session_cookie_secure(core_services(request).settings),
     )

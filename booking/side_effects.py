@@ -9,7 +9,6 @@ cancelled sale -> the sweeper's refund repair (the refund is owed in the databas
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
@@ -19,12 +18,13 @@ from booking.expiries import expiry_key, schedule_expiry, unschedule_expiry
 from booking.holds import Hold
 from booking.payments import settle_refund
 from booking.seatmap import invalidate_seat_maps
+from booking.services import Services
 from booking.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def after_hold_committed(state: Any, settings: Settings, hold: Hold) -> None:
+async def after_hold_committed(state: Services, settings: Settings, hold: Hold) -> None:
     key = expiry_key(settings.rq_queue)
     await best_effort(
         "hold expiry schedule",
@@ -36,7 +36,7 @@ async def after_hold_committed(state: Any, settings: Settings, hold: Hold) -> No
 
 
 async def after_cancel_committed(
-    state: Any, reservation_id: int, event_id: int, refund_payment: int | None
+    state: Services, reservation_id: int, event_id: int, refund_payment: int | None
 ) -> None:
     if refund_payment is not None:
         try:
@@ -49,7 +49,7 @@ async def after_cancel_committed(
     await best_effort("seat-map invalidation", invalidate_seat_maps(state.seat_cache, [event_id]))
 
 
-async def enqueue_payment(state: Any, payment_id: int, carrier: dict[str, str]) -> None:
+async def enqueue_payment(state: Services, payment_id: int, carrier: dict[str, str]) -> None:
     """Enqueue the payment job; if Redis refuses, the sweeper's rescue enqueues it later."""
     try:
         await run_in_threadpool(state.jobs.enqueue_payment, payment_id, carrier)

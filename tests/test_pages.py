@@ -1,22 +1,25 @@
 """The browser pages: cheap HTML shells that call the JSON API from the browser.
 
 Runs against a minimal app built from `booking.routes.pages.routes` alone: no database, no Redis.
-The app state carries a tripwire where the pool, Redis and the seat cache would be, so a handler
-that touched any of them would fail here.
+Its services carry a tripwire where the pool, Redis, the caches and the rest would be, so a
+handler that touched any of them would fail here.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.templating import Jinja2Templates
 
+from booking.core_services import install
 from booking.errors import EXCEPTION_HANDLERS
 from booking.routes.pages import routes
+from booking.services import Services
 from booking.sessions import COOKIE_NAME, SessionCookie, encode_cookie
 from booking.settings import load_settings
 
@@ -30,11 +33,26 @@ class Tripwire:
 
 def build_app() -> Starlette:
     app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
-    app.state.templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-    app.state.pool = Tripwire()
-    app.state.redis = Tripwire()
-    app.state.seat_cache = Tripwire()
-    app.state.settings = load_settings()
+    backend: Any = Tripwire()
+    install(
+        app,
+        Services(
+            settings=load_settings(),
+            templates=Jinja2Templates(directory=str(TEMPLATES_DIR)),
+            redis=backend,
+            waiting_room=backend,
+            defence=backend,
+            bearer_cache=backend,
+            pool=backend,
+            provider_pool=backend,
+            provider=backend,
+            jobs=backend,
+            seat_cache=backend,
+            room_cache=backend,
+            bearer_lookup=backend,
+            line_status=backend,
+        ),
+    )
     return app
 
 

@@ -9,7 +9,13 @@ import sys
 
 import pytest
 
-from booking.settings import ENV_DEFAULTS, SECRET_SETTINGS, InsecureSettings, load_settings
+from booking.settings import (
+    ENV_DEFAULTS,
+    SECRET_SETTINGS,
+    InsecureSettings,
+    SettingsError,
+    load_settings,
+)
 from tests.conftest import ROOT, free_port, service_env, start_server, stop
 from tests.test_ops_compose import app_services, compose, environment
 
@@ -57,6 +63,16 @@ def test_app_env_is_parsed_strictly(value: str) -> None:
         load_settings(env={"APP_ENV": value, **strong_secrets()})
 
 
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("SIGNIN_CODE_ECHO", "ture"), ("SESSION_COOKIE_SECURE", "yes please"),
+     ("POW_DIFFICULTY", "40"), ("PAYMENT_FAILURE_RATE", "2")],
+)  # fmt: skip
+def test_production_refuses_a_mistyped_or_out_of_range_value_by_name(name: str, raw: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings(env={"APP_ENV": "production", **strong_secrets(), name: raw})
+
+
 def test_compose_with_env_example_placeholders_is_refused() -> None:
     """`cp .env.example .env && docker compose up` without editing the secrets must not run."""
     for name, service in app_services(compose()).items():
@@ -94,3 +110,16 @@ def test_production_server_refuses_to_start_with_default_admin_token(database_ur
 def test_production_server_starts_with_strong_secrets(database_url: str, redis_url: str) -> None:
     proc = start_server(free_port(), APP_ENV="production", **strong_secrets())
     stop(proc)
+
+
+def test_server_refuses_to_start_with_a_mistyped_boolean(database_url: str) -> None:
+    env = service_env(APP_ENV="production", **strong_secrets(), SIGNIN_CODE_ECHO="ture")
+    proc = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "booking.asgi:app", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    assert b"SIGNIN_CODE_ECHO='ture' is refused: not a boolean" in proc.stderr

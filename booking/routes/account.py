@@ -11,6 +11,7 @@ from booking import buyer_models as out
 from booking.auth import authenticate
 from booking.bookings import list_bookings
 from booking.openapi import Operation, operation
+from booking.services import services
 from booking.users import get_user
 
 _PRIVATE = {"Cache-Control": "private, no-store"}
@@ -19,7 +20,7 @@ _PRIVATE = {"Cache-Control": "private, no-store"}
 @operation(Operation("You (bearer token or session cookie)", "users", api_models.User, auth="user"))
 async def get_me(request: Request) -> JSONResponse:
     user_id = await authenticate(request)
-    return JSONResponse(await get_user(request.app.state.pool, user_id), headers=_PRIVATE)
+    return JSONResponse(await get_user(services(request).pool, user_id), headers=_PRIVATE)
 
 
 @operation(
@@ -32,7 +33,7 @@ async def get_me(request: Request) -> JSONResponse:
 )
 async def get_my_reservations(request: Request) -> JSONResponse:
     user_id = await authenticate(request)
-    bookings = await list_bookings(request.app.state.pool, user_id)
+    bookings = await list_bookings(services(request).pool, user_id)
     return JSONResponse({"reservations": bookings}, headers=_PRIVATE)
 
 

@@ -20,6 +20,7 @@ from booking.operators import record, require_operator
 from booking.requests import path_id, read_json
 from booking.room_cache import publish_change
 from booking.rooms import room_settings, set_paused, update_room
+from booking.services import services
 from booking.statuses import EventStatus
 from waitingroom.pow import MAX_DIFFICULTY
 
@@ -84,21 +85,21 @@ async def post_event(request: Request) -> JSONResponse:
         raise Problem(422, "too-many-seats", f"at most {MAX_SEATS_PER_EVENT} seats per event")
     blocks = [SeatBlock(b.section, b.rows, b.seats_per_row, b.price) for b in body.seats]
     event_id = await create_event(
-        request.app.state.pool,
+        services(request).pool,
         body.name,
         body.starts_at,
         blocks,
         body.venue,
         body.waiting_room_enabled,
         pow_difficulty=(
-            request.app.state.settings.pow_difficulty
+            services(request).settings.pow_difficulty
             if body.pow_difficulty is None
             else body.pow_difficulty
         ),
         max_seats_per_buyer=body.max_seats_per_buyer,
     )
-    created = await get_event(request.app.state.pool, event_id)
-    await record(request.app.state.pool, operator, "event.create", event_id, None, created)
+    created = await get_event(services(request).pool, event_id)
+    await record(services(request).pool, operator, "event.create", event_id, None, created)
     return JSONResponse(created, status_code=201)
 
 
@@ -111,7 +112,7 @@ async def patch_room(request: Request) -> JSONResponse:
     body = await read_json(request, RoomBody)
     # An explicit null clears the opening time; an absent field leaves it as it is.
     clear = "sale_opens_at" in body.model_fields_set and body.sale_opens_at is None
-    pool = request.app.state.pool
+    pool = services(request).pool
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event_id)
         before = await room_settings(conn, event_id)
@@ -129,14 +130,14 @@ async def patch_room(request: Request) -> JSONResponse:
         if body.paused is not None:
             await set_paused(conn, event_id, body.paused)
             # Before the commit: if Redis fails, the database change is rolled back too.
-            await request.app.state.waiting_room.set_paused(str(event_id), body.paused)
+            await services(request).waiting_room.set_paused(str(event_id), body.paused)
         after = await room_settings(conn, event_id)
         if before != after:
             action = "room.update"
             if body.paused is not None and before["paused"] != after["paused"]:
                 action = "room.pause" if body.paused else "room.resume"
             await record(conn, operator, action, event_id, before, after)
-    await publish_change(request.app.state.redis, request.app.state.room_cache, event_id)
+    await publish_change(services(request).redis, services(request).room_cache, event_id)
     return JSONResponse(await get_event(pool, event_id))
 
 
@@ -158,7 +159,7 @@ async def patch_event(request: Request) -> JSONResponse:
     body = await read_json(request, EventStatusBody)
     if not body.model_fields_set - {"status"} and body.status is None:
         raise Problem(422, "validation", "send status and/or max_seats_per_buyer")
-    pool = request.app.state.pool
+    pool = services(request).pool
     async with pool.acquire() as conn, conn.transaction():
         before = await room_settings(conn, event_id)
         if body.status is not None:
@@ -170,10 +171,10 @@ async def patch_event(request: Request) -> JSONResponse:
         if before != after:
             action = "event.status" if before["status"] != after["status"] else "event.seat_cap"
             await record(conn, operator, action, event_id, before, after)
-    await publish_change(request.app.state.redis, request.app.state.room_cache, event_id)
-    if body.status == "closed":
-        await request.app.state.waiting_room.reset(str(event_id))
-    return JSONResponse(await get_event(request.app.state.pool, event_id))
+    await publish_change(services(request).redis, services(request).room_cache, event_id)
+    if body.status == EventStatus.CLOSED:
+        await services(request).waiting_room.reset(str(event_id))
+    return JSONResponse(await get_event(services(request).pool, event_id))
 
 
 routes = [

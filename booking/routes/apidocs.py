@@ -11,20 +11,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
-from booking.openapi import Operation, build_openapi, operation
+from booking.openapi import Operation, operation
+from booking.services import services
 
-TITLE = "Flash-sale ticketing API"
-VERSION = "1.0.0"
 _CACHE = {"Cache-Control": "public, max-age=60"}
 
 
 def openapi_schema(request: Request) -> dict[str, Any]:
     """Built once per process: the routes do not change while it runs."""
-    state = request.app.state
-    if getattr(state, "openapi", None) is None:
-        state.openapi = build_openapi(request.app.routes, TITLE, VERSION)
-    schema: dict[str, Any] = state.openapi
-    return schema
+    return services(request).openapi.get(request.app.routes)
 
 
 @operation(Operation("This schema", "docs", dict[str, Any], backed=False))
@@ -46,7 +41,7 @@ async def get_docs(request: Request) -> Response:
     for path, methods in schema["paths"].items():
         for method, op in methods.items():
             tags.setdefault(op["tags"][0], []).append({"path": path, "method": method, **op})
-    templates: Jinja2Templates = request.app.state.templates
+    templates: Jinja2Templates = services(request).templates
     return templates.TemplateResponse(
         request,
         "api_docs.html",

@@ -19,25 +19,26 @@ from booking.openapi import Header, Operation, operation
 from booking.requests import PG_BIGINT_MAX, path_id, read_json
 from booking.room_cache import RoomCache
 from booking.seatmap import read_seat_map
+from booking.services import services
 from booking.side_effects import after_hold_committed
 
 
 @operation(Operation("List events with seat counts", "events", list[out.Event]))
 async def get_events(request: Request) -> JSONResponse:
-    return JSONResponse(await list_events(request.app.state.pool))
+    return JSONResponse(await list_events(services(request).pool))
 
 
 @operation(Operation("One event", "events", out.Event))
 async def get_event_route(request: Request) -> JSONResponse:
-    return JSONResponse(await get_event(request.app.state.pool, path_id(request, "event_id")))
+    return JSONResponse(await get_event(services(request).pool, path_id(request, "event_id")))
 
 
 @operation(Operation("The event's seat map (cached; see X-Cache, Age)", "events", list[out.Seat]))
 async def get_seats(request: Request) -> Response:
     event_id = path_id(request, "event_id")
-    settings = request.app.state.settings
+    settings = services(request).settings
     cached = await read_seat_map(
-        request.app.state.seat_cache, request.app.state.pool, event_id, settings.seat_query_delay_ms
+        services(request).seat_cache, services(request).pool, event_id, settings.seat_query_delay_ms
     )
     return Response(
         cached.value,
@@ -69,7 +70,7 @@ class HoldBody(BaseModel):
 )
 async def post_hold(request: Request) -> JSONResponse:
     event_id = path_id(request, "event_id")
-    settings = request.app.state.settings
+    settings = services(request).settings
     user_id = await authenticate(request)
     body = await read_json(request, HoldBody)
     if len(body.seat_ids) > settings.max_seats_per_hold:
@@ -80,14 +81,14 @@ async def post_hold(request: Request) -> JSONResponse:
         raise Problem(422, "duplicate-seats", "seat_ids contains duplicates")
     if any(s < 1 or s > PG_BIGINT_MAX for s in body.seat_ids):
         raise Problem(422, "validation", "seat_ids must be positive 64-bit integers")
-    rooms: RoomCache = request.app.state.room_cache
+    rooms: RoomCache = services(request).room_cache
     sale = await rooms.require(event_id)  # at most ROOM_CACHE_SECONDS old
     if sale.status != "on_sale":
         raise Problem(409, "not-on-sale", f"event {event_id} is {sale.status}")
     await require_admission(request, user_id, sale.room)
     try:
         hold = await create_hold(
-            request.app.state.pool,
+            services(request).pool,
             user_id,
             event_id,
             body.seat_ids,
@@ -99,7 +100,7 @@ async def post_hold(request: Request) -> JSONResponse:
         raise
     metrics.HOLDS_CREATED.inc()
     # Committed: from here on the client gets its 201 whatever Redis does.
-    await after_hold_committed(request.app.state, settings, hold)
+    await after_hold_committed(services(request), settings, hold)
     return JSONResponse(
         {
             "reservation_id": hold.reservation_id,

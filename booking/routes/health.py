@@ -11,6 +11,7 @@ from starlette.routing import Route
 from booking import api_models as out
 from booking.metrics import metrics_endpoint
 from booking.openapi import Operation, document, operation
+from booking.services import services
 
 READY_TIMEOUT_SECONDS = 2.0
 
@@ -33,13 +34,13 @@ async def readyz(request: Request) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-            await request.app.state.pool.fetchval("SELECT 1")
+            await services(request).pool.fetchval("SELECT 1")
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-            await request.app.state.redis.ping()
+            await services(request).redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"

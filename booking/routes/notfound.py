@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from booking.core_services import core_services, find_core_services
 from booking.sessions import page_user
 
 
@@ -19,12 +20,12 @@ def wants_page(request: Request) -> bool:
         request.method in ("GET", "HEAD")
         and not request.url.path.startswith("/api/")
         and "text/html" in request.headers.get("accept", "")
-        and hasattr(request.app.state, "templates")
+        and find_core_services(request.app) is not None
     )
 
 
 def not_found_page(request: Request) -> Response:
-    templates: Jinja2Templates = request.app.state.templates
+    templates: Jinja2Templates = core_services(request).templates
     cookie = page_user(request)
     me = None if cookie is None else {"id": cookie.user_id, "name": cookie.name}
     return templates.TemplateResponse(

@@ -20,6 +20,7 @@ from booking.operators import (
 )
 from booking.requests import read_json
 from booking.room_status import rooms_status
+from booking.services import services
 
 MAX_ACTIONS = 500
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -34,9 +35,9 @@ class NewOperatorBody(BaseModel):
 async def get_rooms(request: Request) -> JSONResponse:
     operator = await require_operator(request)
     rooms = await rooms_status(
-        request.app.state.pool,
-        request.app.state.redis,
-        request.app.state.waiting_room.key_prefix,
+        services(request).pool,
+        services(request).redis,
+        services(request).waiting_room.key_prefix,
     )
     return JSONResponse({"operator": operator, "rooms": rooms}, headers=_NO_STORE)
 
@@ -55,7 +56,7 @@ async def get_actions(request: Request) -> JSONResponse:
     raw = request.query_params.get("limit", "50")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_ACTIONS:
         raise Problem(422, "validation", f"limit must be an integer in 1..{MAX_ACTIONS}")
-    actions = await recent_actions(request.app.state.pool, int(raw))
+    actions = await recent_actions(services(request).pool, int(raw))
     return JSONResponse({"actions": actions}, headers=_NO_STORE)
 
 
@@ -73,14 +74,14 @@ async def get_actions(request: Request) -> JSONResponse:
 async def post_operator(request: Request) -> JSONResponse:
     operator = await require_operator(request)
     body = await read_json(request, NewOperatorBody)
-    created = await create_operator(request.app.state.pool, body.name, operator)
+    created = await create_operator(services(request).pool, body.name, operator)
     return JSONResponse(created, status_code=201, headers=_NO_STORE)
 
 
 @operation(Operation("The operators", "operators", out.Operators, auth="admin"))
 async def get_operators(request: Request) -> JSONResponse:
     await require_operator(request)
-    return JSONResponse({"operators": await list_operators(request.app.state.pool)})
+    return JSONResponse({"operators": await list_operators(services(request).pool)})
 
 
 @operation(
@@ -88,14 +89,14 @@ async def get_operators(request: Request) -> JSONResponse:
 )
 async def delete_operator(request: Request) -> Response:
     operator = await require_operator(request)
-    await revoke_operator(request.app.state.pool, str(request.path_params["name"]), operator)
+    await revoke_operator(services(request).pool, str(request.path_params["name"]), operator)
     return Response(status_code=204)
 
 
 @operation(Operation("Operator page (HTML)", "pages", "text/html", backed=False))
 async def admin_page(request: Request) -> Response:
     # A static shell: the page signs in with a token kept in sessionStorage and calls the API.
-    templates: Jinja2Templates = request.app.state.templates
+    templates: Jinja2Templates = services(request).templates
     return templates.TemplateResponse(request, "admin.html", {}, headers=_NO_STORE)
 
 

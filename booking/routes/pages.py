@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from booking.openapi import Operation, operation
 from booking.requests import path_id
+from booking.services import services
 from booking.sessions import page_user
 
 STATIC_DIR = Path(__file__).resolve().parent.parent.parent / "static"
@@ -30,7 +31,7 @@ _PRIVATE = {"Cache-Control": "private, no-cache", "Vary": "Cookie"}
 
 
 def _templates(request: Request) -> Jinja2Templates:
-    templates: Jinja2Templates = request.app.state.templates
+    templates: Jinja2Templates = services(request).templates
     return templates
 
 

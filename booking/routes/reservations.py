@@ -13,6 +13,7 @@ from booking.errors import Problem
 from booking.openapi import Header, Operation, operation
 from booking.requests import path_id
 from booking.reservations import cancel_reservation, get_reservation, request_payment
+from booking.services import services
 from booking.side_effects import after_cancel_committed, enqueue_payment
 from booking.tracing import current_carrier
 
@@ -27,7 +28,7 @@ MAX_IDEMPOTENCY_KEY = 200
 async def get_reservation_route(request: Request) -> JSONResponse:
     reservation_id = path_id(request, "reservation_id")
     user_id = await authenticate(request)
-    return JSONResponse(await get_reservation(request.app.state.pool, user_id, reservation_id))
+    return JSONResponse(await get_reservation(services(request).pool, user_id, reservation_id))
 
 
 @operation(
@@ -52,15 +53,15 @@ async def post_payment(request: Request) -> JSONResponse:
             400, "idempotency-key-invalid", f"Idempotency-Key: 1..{MAX_IDEMPOTENCY_KEY} printable"
         )
     payment = await request_payment(
-        request.app.state.pool,
+        services(request).pool,
         user_id,
         reservation_id,
         key,
-        request.app.state.settings.payment_pending_max_seconds,
+        services(request).settings.payment_pending_max_seconds,
     )
     if payment.created:
         metrics.PAYMENTS_REQUESTED.inc()
-        await enqueue_payment(request.app.state, payment.payment_id, current_carrier())
+        await enqueue_payment(services(request), payment.payment_id, current_carrier())
     return JSONResponse(
         {
             "payment_id": payment.payment_id,
@@ -86,13 +87,13 @@ async def delete_reservation(request: Request) -> JSONResponse:
     reservation_id = path_id(request, "reservation_id")
     user_id = await authenticate(request)
     result, refund_payment = await cancel_reservation(
-        request.app.state.pool, user_id, reservation_id
+        services(request).pool, user_id, reservation_id
     )
     if refund_payment is None:  # a hold; a paid reservation's cancellation is a refund instead
         metrics.HOLDS_CANCELLED.inc()
     # Committed: the client gets its 200; what follows is repaired later if it fails here.
     await after_cancel_committed(
-        request.app.state, reservation_id, result["event_id"], refund_payment
+        services(request), reservation_id, result["event_id"], refund_payment
     )
     return JSONResponse(result)
 

@@ -18,6 +18,7 @@ from booking.defence import limit_new_accounts
 from booking.errors import Problem
 from booking.openapi import Operation, operation
 from booking.requests import read_json
+from booking.services import services
 from booking.sessions import end_session, session_user_id, start_session
 from booking.signin import request_code, verify_code
 from booking.users import create_user
@@ -66,10 +67,10 @@ def _user_json(row: Any) -> dict[str, Any]:
 async def post_code(request: Request) -> JSONResponse:
     _check_origin(request)
     body = await read_json(request, CodeBody)
-    settings = request.app.state.settings
+    settings = services(request).settings
     sent = await request_code(
-        request.app.state.redis,
-        request.app.state.pool,
+        services(request).redis,
+        services(request).pool,
         body.email.strip().lower(),
         settings.signin_code_ttl_seconds,
         settings.signin_code_echo,
@@ -93,7 +94,7 @@ async def post_code(request: Request) -> JSONResponse:
 async def post_session(request: Request) -> JSONResponse:
     _check_origin(request)
     body = await read_json(request, SignInBody)
-    pool = request.app.state.pool
+    pool = services(request).pool
     if body.token is not None and body.email is None and body.code is None:
         # A bearer token from the API (or an older version of these pages) becomes a session.
         row = await pool.fetchrow(
@@ -103,7 +104,7 @@ async def post_session(request: Request) -> JSONResponse:
             raise Problem(401, "unauthenticated", "unknown or revoked token")
     elif body.email is not None and body.code is not None and body.token is None:
         email = body.email.strip().lower()
-        user_id = await verify_code(request.app.state.redis, email, body.code.strip())
+        user_id = await verify_code(services(request).redis, email, body.code.strip())
         row = await pool.fetchrow("SELECT id, name, email FROM users WHERE id = $1", user_id)
         if row is None:
             raise Problem(401, "code-expired", "no valid code for this email: ask for a new one")
@@ -131,7 +132,7 @@ async def post_signup(request: Request) -> JSONResponse:
     name = body.name.strip()
     if not name:
         raise Problem(422, "validation", "name: must not be blank")
-    user = await create_user(request.app.state.pool, name, body.email.strip().lower())
+    user = await create_user(services(request).pool, name, body.email.strip().lower())
     response = JSONResponse(
         {"user": {"id": user.id, "name": user.name, "email": user.email}, "token": user.token},
         status_code=201,
@@ -146,7 +147,7 @@ async def get_session(request: Request) -> JSONResponse:
     user: dict[str, Any] | None = None
     user_id = await session_user_id(request)
     if user_id is not None:
-        row = await request.app.state.pool.fetchrow(
+        row = await services(request).pool.fetchrow(
             "SELECT id, name, email FROM users WHERE id = $1", user_id
         )
         user = None if row is None else _user_json(row)

@@ -14,6 +14,7 @@ from booking.errors import Problem
 from booking.fields import EMAIL_PATTERN, PlainText
 from booking.openapi import Operation, operation
 from booking.requests import path_id, read_json
+from booking.services import services
 from booking.users import create_user, get_user
 
 
@@ -39,7 +40,7 @@ async def post_user(request: Request) -> JSONResponse:
     name = body.name.strip()
     if not name:
         raise Problem(422, "validation", "name: must not be blank")
-    user = await create_user(request.app.state.pool, name, body.email.strip().lower())
+    user = await create_user(services(request).pool, name, body.email.strip().lower())
     return JSONResponse(
         {"id": user.id, "name": user.name, "email": user.email, "token": user.token},
         status_code=201,
@@ -53,7 +54,7 @@ async def get_user_route(request: Request) -> JSONResponse:
     me = await authenticate(request)
     if me != user_id:
         raise Problem(404, "not-found", f"no such user: {user_id}")
-    return JSONResponse(await get_user(request.app.state.pool, user_id))
+    return JSONResponse(await get_user(services(request).pool, user_id))
 
 
 routes = [

@@ -24,6 +24,7 @@ from booking.openapi import Operation, operation
 from booking.requests import path_id
 from booking.rooms import room_config
 from booking.routes.pages import render, viewer
+from booking.services import services
 from booking.statuses import LineState
 from waitingroom import PollRateLimited, UnknownTicket, WaitingRoom
 from waitingroom.ids import parse_id
@@ -32,13 +33,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _line_cache(request: Request) -> LineStatusCache:
-    state = request.app.state
-    cache: LineStatusCache | None = getattr(state, "line_status", None)
-    if cache is None:
-        cache = state.line_status = LineStatusCache(
-            state.pool, state.redis, state.waiting_room.key_prefix
-        )
-    return cache
+    return services(request).line_status
 
 
 @operation(
@@ -64,7 +59,7 @@ async def my_place(request: Request) -> JSONResponse:
     token from it, and count down the admission window itself, which outlives each token."""
     event_id = path_id(request, "event_id")
     user_id = await authenticate(request)
-    room: WaitingRoom = request.app.state.waiting_room
+    room: WaitingRoom = services(request).waiting_room
     keys = room.keys_for(event_id)
     async with room.redis.pipeline(transaction=False) as pipe:
         pipe.hget(keys.users, str(user_id))
@@ -83,8 +78,8 @@ async def my_place(request: Request) -> JSONResponse:
 
 async def _own_place(request: Request, event_id: int, user_id: int) -> dict[str, Any] | None:
     """The buyer's ticket and its state, if they joined this event's line (None otherwise)."""
-    room: WaitingRoom = request.app.state.waiting_room
-    config = await room_config(request.app.state.pool, event_id)
+    room: WaitingRoom = services(request).waiting_room
+    config = await room_config(services(request).pool, event_id)
     if config is None or not config.enabled:
         return None
     raw = await room.redis.hget(room.keys_for(event_id).users, str(user_id))
@@ -137,7 +132,7 @@ async def waiting_page(request: Request) -> Response:
         except RedisError:
             place = None  # the page still renders; the script retries
     # Without JavaScript the page reloads itself (WAITING_PAGE_REFRESH_SECONDS); not once admitted.
-    every: int = request.app.state.settings.waiting_page_refresh_seconds
+    every: int = services(request).settings.waiting_page_refresh_seconds
     refresh = None if place and place["status"] == "admitted" else every
     return render(
         request,
