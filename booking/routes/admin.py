@@ -172,7 +172,7 @@ async def patch_event(request: Request) -> JSONResponse:
             action = "event.status" if before["status"] != after["status"] else "event.seat_cap"
             await record(conn, operator, action, event_id, before, after)
     await publish_change(services(request).redis, services(request).room_cache, event_id)
-    if body.status == EventStatus.CLOSED:
+    if body.status == EventStatus.CLOSED.value:
         await services(request).waiting_room.reset(str(event_id))
     return JSONResponse(await get_event(services(request).pool, event_id))
 
