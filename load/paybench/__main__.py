@@ -2,8 +2,9 @@
 
 For each concurrency N it seeds N x PER_SLOT held reservations with a pending payment in a
 database of its own, starts ONE `python -m workers.run` process (PAYMENT_CONCURRENCY=N, the
-simulated provider at --latency-ms), waits until its RQ workers (2 x N threads) are registered,
-enqueues every payment job at once and waits until PostgreSQL shows every payment settled.
+simulated provider at --latency-ms), waits until its RQ workers (N + min(N, 32) threads) are
+registered, enqueues every payment job at once and waits until PostgreSQL shows every payment
+settled.
 
   rate   = payments / (last settlement - first enqueue), from PostgreSQL's clock
   target = 0.9 x N / latency (issue 14: >= 72/s at N = 16 and 200 ms)
@@ -250,8 +251,8 @@ def write(rows: list[Row], args: argparse.Namespace) -> None:
     lines += [
         "",
         "Every payment succeeded with exactly one provider charge (the ledger's attempts = 1).",
-        "Each payment is an RQ job; 2 x N RQ workers run on threads of the one process and hand",
-        "their coroutines to one asyncio loop with one PostgreSQL pool kept between jobs; at",
+        "Each payment is an RQ job; N + min(N, 32) RQ workers run on threads of one process and",
+        "hand their coroutines to one asyncio loop with one PostgreSQL pool kept between jobs; at",
         "most N charges are at the provider at once (BoundedProvider), so one job's RQ",
         "bookkeeping and statements overlap the charges of others (workers/run.py,",
         "workers/threads.py, workers/runtime.py, booking/provider.py; docs/scaling.md).",
