@@ -10,7 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from booking.payments import complete_payment
-from booking.provider import SimulatedProvider
+from booking.provider import BoundedProvider, ChargeResult, SimulatedProvider
 from booking.reservations import request_payment
 
 
@@ -100,3 +100,51 @@ async def test_two_runs_at_once_charge_once_and_pay_once(db: asyncpg.Pool) -> No
     )
     assert row is not None and row["charges"] == 1 and row["attempts"] == 4
     assert await db.fetchval("SELECT status FROM reservations WHERE id = $1", rid) == "paid"
+
+
+class _CountingProvider:
+    """Wraps the real simulated provider to record how many calls are inside it at once."""
+
+    def __init__(self, inner: SimulatedProvider, entered: asyncio.Event, reached: int) -> None:
+        self.inner = inner
+        self.inside = 0
+        self.most = 0
+        self._entered = entered
+        self._reached = reached
+
+    async def charge(self, payment_id: int, amount_cents: int) -> ChargeResult:
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        if self.inside >= self._reached:
+            self._entered.set()
+        try:
+            await self._entered.wait()  # the first calls wait for each other: the slots fill
+            return await self.inner.charge(payment_id, amount_cents)
+        finally:
+            self.inside -= 1
+
+    async def refund(self, payment_id: int) -> None:
+        await self.inner.refund(payment_id)
+
+
+async def test_bounded_provider_lets_n_charges_in_at_once_and_settles_all(
+    db: asyncpg.Pool,
+) -> None:
+    # The worker runs 2 x PAYMENT_CONCURRENCY RQ threads; the provider sees N at once.
+    slots = 2
+    payments = []
+    for _ in range(6):
+        user, rid = await held_reservation(db)
+        payments.append((await request_payment(db, user, rid, "k", 60)).payment_id)
+    full = asyncio.Event()
+    counting = _CountingProvider(SimulatedProvider(db, 50, 0.0), full, slots)
+    bounded = BoundedProvider(counting, slots)
+    outcomes = await asyncio.gather(*(complete_payment(db, bounded, p) for p in payments))
+    assert full.is_set()  # the slots were all used ...
+    assert counting.most == slots  # ... and never more than them
+    assert [o.status for o in outcomes] == ["succeeded"] * len(payments)
+    charges = await db.fetchval(
+        "SELECT count(*) FROM provider_charges WHERE payment_id = ANY($1) AND attempts = 1",
+        payments,
+    )
+    assert charges == len(payments)

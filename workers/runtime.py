@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from booking.cache import SeatCache, build_seat_cache
 from booking.metrics import instrument_connection
-from booking.provider import SimulatedProvider, open_provider
+from booking.provider import BoundedProvider, open_provider
 from booking.redis_clients import build_state_redis, close_state_redis
 from booking.settings import Settings, load_settings
 from waitingroom import WaitingRoom
@@ -37,7 +37,7 @@ class Runtime:
         self._thread.start()
         self.pool: asyncpg.Pool
         self.provider_pool: asyncpg.Pool
-        self.provider: SimulatedProvider
+        self.provider: BoundedProvider
         self.redis: aioredis.Redis
         self.seat_cache: SeatCache
         self.waiting_room: WaitingRoom
@@ -46,9 +46,11 @@ class Runtime:
     async def _open(self) -> None:
         # min_size 0: the pool opens even while PostgreSQL is down, and jobs fail (and retry)
         # until it is back, instead of the worker failing to start.
-        size = max(2, self.settings.payment_concurrency + 2)
+        size = jobs_pool_size(self.settings.payment_concurrency)
         self.pool = await _jobs_pool(self.settings.database_url, size)
-        self.provider_pool, self.provider = await open_provider(self.settings, self.pool)
+        self.provider_pool, provider = await open_provider(self.settings, self.pool)
+        # PAYMENT_CONCURRENCY calls at the provider at once, however many RQ threads run.
+        self.provider = BoundedProvider(provider, self.settings.payment_concurrency)
         self.redis = build_state_redis(self.settings, max_connections=32)
         self.seat_cache = build_seat_cache(self.settings, self.redis)
         self.waiting_room = WaitingRoom(
@@ -76,6 +78,14 @@ class Runtime:
         self.run(_close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
+
+
+def jobs_pool_size(payment_concurrency: int) -> int:
+    """PostgreSQL connections for PAYMENT_CONCURRENCY payments: far fewer than the payments,
+    since none holds a connection while the provider answers (a payment uses one for its few
+    short statements, a few ms of its ~latency). A quarter of the slots plus 4 leaves room for
+    slow commits and a sweep without tying up a PostgreSQL backend per slot."""
+    return max(4, payment_concurrency // 4 + 4)
 
 
 async def _no_session_reset(conn: asyncpg.Connection) -> None:

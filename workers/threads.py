@@ -24,14 +24,17 @@ from types import FrameType
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, SimpleWorker
+from rq.executions import Execution
 from rq.job import Job
 from rq.timeouts import BaseDeathPenalty
 from rq.utils import now
+from rq.worker import WorkerStatus
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 10.0
 HEARTBEAT_EVERY_SECONDS = 5.0
+SUSPENSION_CHECK_EVERY_SECONDS = 1.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -57,6 +60,8 @@ class ThreadWorker(SimpleWorker):
     """A SimpleWorker that can run off the main thread (no signals, no pub/sub thread)."""
 
     death_penalty_class = NoDeathPenalty
+    _suspension_checked_at = float("-inf")
+    _prepared_job_id: str | None = None
 
     def _install_signal_handlers(self) -> None:
         pass  # the process's main thread handles SIGTERM/SIGINT for all threads
@@ -80,6 +85,37 @@ class ThreadWorker(SimpleWorker):
         with self.connection.pipeline(transaction=False) as beat:
             super().heartbeat(timeout, beat)  # type: ignore[no-untyped-call]
             beat.execute()
+
+    # `rq suspend` is checked before every job, one round trip each: once a second is as good.
+    def check_for_suspension(self, burst: bool) -> None:
+        checked = time.monotonic()
+        if checked - self._suspension_checked_at < SUSPENSION_CHECK_EVERY_SECONDS:
+            return
+        self._suspension_checked_at = checked
+        super().check_for_suspension(burst)  # type: ignore[no-untyped-call]
+
+    # RQ starts a job in two transactions: the execution record (started registry) with the
+    # worker's busy state, then the job's status, start time and heartbeats. One transaction
+    # writes both, so a started job is never seen half-prepared either.
+    def prepare_execution(self, job: Job) -> Execution:
+        with self.connection.pipeline() as pipeline:
+            ttl = self.get_heartbeat_ttl(job)
+            execution = Execution.create(job, ttl, pipeline=pipeline, worker_name=self.name)
+            self.executions[execution.id] = execution
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            super().heartbeat(ttl, pipeline)  # type: ignore[no-untyped-call]
+            job.heartbeat(now(), ttl, pipeline=pipeline)  # type: ignore[no-untyped-call]
+            job.prepare_for_execution(self.name, pipeline=pipeline)
+            pipeline.persist(job.key)
+            pipeline.execute()
+        self._prepared_job_id = job.id
+        return execution
+
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        prepared, self._prepared_job_id = self._prepared_job_id, None
+        if prepared == job.id and not remove_from_intermediate_queue:
+            return  # done with the execution record above
+        super().prepare_job_execution(job, remove_from_intermediate_queue)  # type: ignore[no-untyped-call]
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         # RQ beats the job once more here, one round trip, to give callbacks time; these jobs
