@@ -8,10 +8,14 @@ after it commits; `refunds_owed` lets the sweeper finish any a crashed process l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import asyncpg
 
 from booking.provider import PaymentProvider
+from booking.statuses import PaymentStatus, ReservationStatus
+
+UNCHANGED: Literal["unchanged"] = "unchanged"
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,7 @@ class PaymentOutcome:
     reservation_id: int
     event_id: int
     user_id: int
-    status: str  # succeeded | failed | unchanged (already settled by an earlier run)
+    status: PaymentStatus | Literal["unchanged"]  # unchanged: settled by an earlier run
     reason: str | None = None
     waiting_room: bool = False  # the event has a waiting room (its slot is freed on success)
 
@@ -32,9 +36,10 @@ async def _hold_state(conn: asyncpg.Connection, reservation_id: int) -> str:
         reservation_id,
     )
     assert hold is not None
-    if hold["status"] == "held" and hold["valid"]:
+    if hold["status"] == ReservationStatus.HELD and hold["valid"]:
         return "valid"
-    return "expired" if hold["status"] in ("held", "expired") else str(hold["status"])
+    lost = (ReservationStatus.HELD, ReservationStatus.EXPIRED)
+    return ReservationStatus.EXPIRED if hold["status"] in lost else str(hold["status"])
 
 
 async def _fail(
@@ -96,22 +101,22 @@ async def complete_payment(
         raise LookupError(f"no such payment: {payment_id}")
     rid = payment["reservation_id"]
     ids = (payment_id, rid, payment["event_id"], payment["user_id"])
-    if payment["status"] != "pending":
-        return PaymentOutcome(*ids, status="unchanged")
+    if payment["status"] != PaymentStatus.PENDING:
+        return PaymentOutcome(*ids, status=UNCHANGED)
 
     if not payment["payable"]:
         # Never charge for seats already lost; refund whatever an earlier run may have charged.
         reason = f"hold {payment['lost_as']} before payment completed; nothing charged or refunded"
         async with pool.acquire() as conn:
             if not await _fail(conn, payment_id, reason, None, refund=True):
-                return PaymentOutcome(*ids, status="unchanged")
+                return PaymentOutcome(*ids, status=UNCHANGED)
             await settle_refund(conn, provider, payment_id)
-        return PaymentOutcome(*ids, status="failed", reason=reason)
+        return PaymentOutcome(*ids, status=PaymentStatus.FAILED, reason=reason)
 
     charge = await provider.charge(payment_id, payment["amount_cents"])
     if charge.ok and await _mark_paid(pool, payment_id, rid, charge.reference):
         return PaymentOutcome(
-            *ids, status="succeeded", waiting_room=payment["waiting_room_enabled"]
+            *ids, status=PaymentStatus.SUCCEEDED, waiting_room=payment["waiting_room_enabled"]
         )
     # Not paid at once (declined, the hold lost meanwhile, or settled by another run): decide
     # step by step under the rows' locks.
@@ -120,8 +125,8 @@ async def complete_payment(
             status = await conn.fetchval(
                 "SELECT status FROM payments WHERE id = $1 FOR UPDATE", payment_id
             )
-            if status != "pending":
-                return PaymentOutcome(*ids, status="unchanged")
+            if status != PaymentStatus.PENDING:
+                return PaymentOutcome(*ids, status=UNCHANGED)
             if charge.ok:
                 state = await _hold_state(conn, rid)
                 if state == "valid":
@@ -132,7 +137,7 @@ async def complete_payment(
                         payment_id,
                         charge.reference,
                     )
-                    return PaymentOutcome(*ids, status="succeeded")
+                    return PaymentOutcome(*ids, status=PaymentStatus.SUCCEEDED)
                 reason = f"hold {state} before payment completed; charge refunded"
             else:
                 reason = charge.reason or "declined"
@@ -147,7 +152,7 @@ async def complete_payment(
             await _fail(conn, payment_id, reason, charge.reference, refund=charge.ok)
         if charge.ok:
             await settle_refund(conn, provider, payment_id)
-    return PaymentOutcome(*ids, status="failed", reason=reason)
+    return PaymentOutcome(*ids, status=PaymentStatus.FAILED, reason=reason)
 
 
 async def stranded_payments(conn: asyncpg.Connection, older_than_seconds: float) -> list[int]:

@@ -22,6 +22,7 @@ from booking.expiries import expiry_key, pop_due, reschedule
 from booking.holds import expire_overdue
 from booking.jobqueue import JobQueue
 from booking.payments import complete_payment, refunds_owed, settle_refund, stranded_payments
+from booking.statuses import PaymentStatus
 from workers.rescue import rescue_payments
 from workers.runtime import Runtime, runtime
 from workers.side_effects import after_release, after_sale
@@ -49,7 +50,7 @@ async def _complete_payment(rt: Runtime, payment_id: int) -> dict[str, Any]:
     outcome = await complete_payment(rt.pool, rt.provider, payment_id)
     metrics.PAYMENT_LATENCY.observe(time.perf_counter() - started)
     metrics.PAYMENT_OUTCOMES.labels(outcome.status).inc()
-    if outcome.status == "succeeded":
+    if outcome.status == PaymentStatus.SUCCEEDED:
         await after_sale(rt, outcome.event_id, outcome.user_id, outcome.waiting_room)
     log.info("payment %s: %s %s", payment_id, outcome.status, outcome.reason or "")
     return {"payment_id": payment_id, "status": outcome.status, "reason": outcome.reason}
