@@ -351,7 +351,13 @@ class Settings:
         int, Env("120", SECONDS, "a 202-accepted payment keeps its hold this long at most")
     ]
     payment_concurrency: Annotated[
-        int, Env("16", Integer(low=1), "payments one worker process settles at once")
+        int,
+        Env(
+            "16",
+            Integer(low=1),
+            "charges one worker process has at the provider at once (it runs N + min(N, 32)"
+            " RQ threads so bookkeeping overlaps the charges)",
+        ),
     ]
     payment_retry_intervals: Annotated[
         str, Env("1,2,5", whole_numbers, "RQ retries of a failed payment job (seconds)")
