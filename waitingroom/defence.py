@@ -86,6 +86,8 @@ class JoinDefence:
         still counts the per-address join limit."""
         if not config.enabled:
             return None  # the join answers "closed"; no point asking for work first
+        if self.joins_per_minute <= 0 and not (proof_of_work and config.pow_difficulty > 0):
+            return None  # nothing to count or claim: no Redis call at all
         claim: str | None = None
         ttl_ms = 0
         if proof_of_work and config.pow_difficulty > 0:
