@@ -14,13 +14,19 @@ from redis.asyncio import Redis
 from waitingroom import admission, metrics
 from waitingroom import queue as q
 from waitingroom.config import RoomConfig
-from waitingroom.errors import PollRateLimited, RoomClosed, TokenRejected, UnknownTicket
+from waitingroom.errors import (
+    PollRateLimited,
+    RoomClosed,
+    TokenRejected,
+    UnknownTicket,
+)
 from waitingroom.eta import EWMA_ALPHA, eta_seconds, parse_rate, pre_queue_eta_seconds
 from waitingroom.keys import RoomKeys, is_safe_id
 from waitingroom.models import PollResult, Ticket
 from waitingroom.revocations import REVOCATION_CHANNEL, RevocationFeed
 from waitingroom.scripts import Scripts
 from waitingroom.signing import KeyRing
+from waitingroom.throttle import JoinGuard
 from waitingroom.tokens import DEFAULT_TTL_SECONDS, AdmissionClaims, TokenSigner
 
 EventRef = RoomConfig | str | int
@@ -146,8 +152,13 @@ class WaitingRoom:
         if moved_any:
             self._changed(config.event_id)
 
-    async def join(self, config: RoomConfig, user_id: str | int) -> Ticket:
-        """Idempotent: a user already waiting or admitted gets the same ticket and place."""
+    async def join(
+        self, config: RoomConfig, user_id: str | int, guard: JoinGuard | None = None
+    ) -> Ticket:
+        """Idempotent: a user already waiting or admitted gets the same ticket and place.
+
+        With a `guard` (the bot defence's per-address count and PoW claim) the same script
+        checks it first and raises JoinRefused instead of queueing."""
         if not config.enabled:
             raise RoomClosed(f"waiting room of event {config.event_id} is not enabled")
         keys = self._keys(config.event_id)
@@ -163,6 +174,7 @@ class WaitingRoom:
             # The draw key is read only by a join before the opening (the pre-queue).
             pre_key=self._pre_key() if now_ms < opens_at_ms else 0,
             admit_per_second=config.admit_per_second,
+            guard=guard,
         )
         self._joins_counter(config.event_id).inc()
         if raw.opening:

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from waitingroom.batching import ScriptBatcher
+from waitingroom.throttle import GUARD_LUA
 
 # Queue scores come from one counter (`qtail`) and are contiguous: the only holes are buyers
 # who left while waiting (recorded in `gone`) and admitted buyers (all below the head, because
@@ -59,12 +60,28 @@ end
 """
 
 # KEYS: seq queue pre opened active users tickets joined rate qtail opening epoch
+#       [join counter, if ARGV[7] > 0] [PoW solution, if ARGV[9] > 0]
 # ARGV: user new_ticket now_ms opens_at_ms pre_key admit_per_second
+#       [limit window_ms solution_ttl_ms: the bot defence's checks, throttle.JoinGuard]
 # -> {ticket, status, position|-1, rate, pre_count, is_new, score, opening}
-# A first join into an open queue runs 10 commands (docs/waitingroom-cost.md).
+#    | {'limited', retry_ms} | {'reused', 0} (refused by the guard: nothing changed but its keys)
+# A first join into an open queue runs 10 commands (docs/waitingroom-cost.md), plus 1-3 for
+# the guard when the defence is on.
 JOIN = (
     _PRELUDE
+    + GUARD_LUA
     + """
+local limit, ttl = tonumber(ARGV[7] or '0'), tonumber(ARGV[9] or '0')
+if limit > 0 or ttl > 0 then
+  local counter, solution = nil, KEYS[13]
+  if limit > 0 then
+    counter, solution = KEYS[13], KEYS[14]
+  end
+  local refused = guard(counter, solution, limit, tonumber(ARGV[8]), ttl)
+  if refused then
+    return refused
+  end
+end
 local user, now, opens_at = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 open_if_due(KEYS[3], KEYS[4], KEYS[10], KEYS[11], now, opens_at)
 -- The opening hash always holds 'end' while a move is under way: one read says both.
