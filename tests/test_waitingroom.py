@@ -21,7 +21,9 @@ from redis.asyncio import Redis
 
 from tests.redis_cluster import REDIS_BACKENDS, async_client, close_client
 from waitingroom import RoomConfig, TokenRejected, WaitingRoom, run_admitter
+from waitingroom.errors import JoinRefused
 from waitingroom.keys import RoomKeys
+from waitingroom.throttle import JoinGuard, join_counter_key, solution_key
 
 # Own variable, not TEST_REDIS_URL: that one names the suite-wide db (conftest, live server),
 # and these fixtures flush their db before every test.
@@ -96,6 +98,37 @@ def sample(name: str, **labels: str) -> float:
 
 
 # --- joining -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["", "tenant-a:"])
+async def test_guarded_join_counts_and_claims_in_the_join_script(
+    redis: Redis, clock: FakeClock, prefix: str
+) -> None:
+    """The bot defence's checks run first inside the join script (one round trip, one slot
+    on a cluster): a refused join queues nobody, a limited one does not burn its solution."""
+    room = WaitingRoom(redis, SECRET, clock=clock, key_prefix=prefix)
+    config = cfg("81")
+    counter = join_counter_key("81", "198.51.100.7")
+
+    def guard(solution: str | None = None) -> JoinGuard:
+        return JoinGuard(counter, 2, solution, 5_000 if solution else 0)
+
+    assert (await room.join(config, "u1", guard(solution_key("81", "c1")))).position == 1
+    with pytest.raises(JoinRefused) as reused:
+        await room.join(config, "u2", guard(solution_key("81", "c1")))
+    assert reused.value.outcome == "reused"
+    with pytest.raises(JoinRefused) as limited:
+        await room.join(config, "u3", guard(solution_key("81", "c2")))
+    assert limited.value.outcome == "limited"
+    assert 0 < limited.value.retry_after_ms <= 60_000
+    assert await members(redis, room.keys_for(config).queue) == ["u1"]
+    assert await redis.exists(prefix + counter) == 1  # under the deployment's key prefix
+    if prefix:
+        assert await redis.exists(counter) == 0
+    # The limited join did not spend c2: from another address it is still good.
+    other = JoinGuard(join_counter_key("81", "198.51.100.8"), 2, solution_key("81", "c2"), 5_000)
+    assert (await room.join(config, "u3", other)).position == 2
+    assert (await room.join(config, "u4")).position == 3  # no guard: nothing checked
 
 
 @pytest.mark.parametrize("batch", [True, False], ids=["pipelined", "direct"])

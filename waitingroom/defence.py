@@ -1,8 +1,10 @@
 """The join's bot defence at the HTTP edge: per-IP limits and the proof-of-work gate.
 
-`check_join` runs before the join script: the PoW check is CPU only (one HMAC, one SHA-256),
-then one throttle script counts the IP's joins and claims the solution (single use). Refusals are
-problem+json: 429 with Retry-After for limits, 403 carrying a fresh challenge for PoW.
+`prepare_join` runs before the join: the PoW check is CPU only (one HMAC, one SHA-256); the
+count of the address's joins and the claim of the solution (single use) then run first inside
+the join script itself (one round trip per join). The gate's anonymous join counts with
+`check_join`, a script call of its own. Refusals are problem+json: 429 with Retry-After for
+limits, 403 carrying a fresh challenge for PoW.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from starlette.responses import Response
 from waitingroom.config import RoomConfig
 from waitingroom.pow import ALGORITHM, ChallengeSigner, PowRejected
 from waitingroom.problem import problem
-from waitingroom.throttle import Throttle, join_counter_key, solution_key, unknown_poll_key
+from waitingroom.throttle import (
+    JoinGuard,
+    Throttle,
+    join_counter_key,
+    solution_key,
+    unknown_poll_key,
+)
 
 ClientIp = Callable[[Request], str]
 CHALLENGE_HEADER = "x-pow-challenge"
@@ -77,18 +85,14 @@ class JoinDefence:
             extra={"reason": exc.reason, **self.challenge_body(config)},
         )
 
-    async def check_join(
-        self, request: Request, config: RoomConfig, *, proof_of_work: bool = True
-    ) -> Response | None:
-        """None when the join may go ahead; otherwise the refusal to send.
-
-        `proof_of_work=False` (the nginx gate's anonymous join, whose page has no solver yet)
-        still counts the per-address join limit."""
+    def prepare_join(self, request: Request, config: RoomConfig) -> Response | JoinGuard | None:
+        """The refusal to send at once (a bad PoW solution: CPU only), or the checks the join
+        script makes before it queues anyone (None: nothing to check)."""
         if not config.enabled:
             return None  # the join answers "closed"; no point asking for work first
         claim: str | None = None
         ttl_ms = 0
-        if proof_of_work and config.pow_difficulty > 0:
+        if config.pow_difficulty > 0:
             try:
                 challenge = self.signer.verify(
                     request.headers.get(CHALLENGE_HEADER, ""),
@@ -102,22 +106,50 @@ class JoinDefence:
             # Remembered until the challenge expires (+1 s for clock steps): then it is refused
             # as expired anyway.
             ttl_ms = max(1, challenge.expires_ms - int(self._clock() * 1000)) + 1000
+        if self.joins_per_minute <= 0 and claim is None:
+            return None  # nothing to count or claim: the join script checks nothing
         counter = join_counter_key(config.event_id, self.client_ip(request))
-        result = await self.throttle.check(counter, self.joins_per_minute, claim, ttl_ms)
-        if result.outcome == "limited":
+        return JoinGuard(counter, self.joins_per_minute, claim, ttl_ms)
+
+    def refused(self, config: RoomConfig, outcome: str, retry_after_ms: int) -> Response:
+        """The answer to a join the checks refused: 429 (limit) or 403 (solution reused)."""
+        if outcome == "limited":
             REFUSALS.labels(config.event_id, "joins_per_ip").inc()
             return problem(
                 429,
                 "Too many joins",
                 f"at most {self.joins_per_minute} queue joins per minute from one address",
                 "join-rate-limited",
-                headers=_retry_after(result.retry_after_ms),
+                headers=_retry_after(retry_after_ms),
             )
-        if result.outcome == "reused":
-            return self._pow_refused(
-                config, PowRejected("reused", "this challenge was already used")
+        return self._pow_refused(config, PowRejected("reused", "this challenge was already used"))
+
+    async def check_join(
+        self, request: Request, config: RoomConfig, *, proof_of_work: bool = True
+    ) -> Response | None:
+        """None when the join may go ahead; otherwise the refusal to send. A script call of its
+        own, before the join's: for joins that do not pass a guard to the join script.
+
+        `proof_of_work=False` (the nginx gate's anonymous join, whose page has no solver yet)
+        still counts the per-address join limit."""
+        if not config.enabled:
+            return None
+        if not proof_of_work or config.pow_difficulty <= 0:
+            if self.joins_per_minute <= 0:
+                return None  # nothing to count or claim: no Redis call at all
+            guard: Response | JoinGuard | None = JoinGuard(
+                join_counter_key(config.event_id, self.client_ip(request)), self.joins_per_minute
             )
-        return None
+        else:
+            guard = self.prepare_join(request, config)
+        if not isinstance(guard, JoinGuard):
+            return guard
+        result = await self.throttle.check(
+            guard.counter_key, guard.limit, guard.solution_key, guard.solution_ttl_ms
+        )
+        if result.outcome == "ok":
+            return None
+        return self.refused(config, result.outcome, result.retry_after_ms)
 
     async def check_unknown_poll(self, request: Request, config: RoomConfig) -> Response | None:
         """Called for a poll of an unknown ticket: None, or a 429 once an address probes

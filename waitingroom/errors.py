@@ -32,3 +32,13 @@ class TokenRejected(WaitingRoomError):
     def __init__(self, reason: RejectionReason, detail: str = "") -> None:
         super().__init__(detail or reason)
         self.reason: RejectionReason = reason
+
+
+class JoinRefused(WaitingRoomError):
+    """The bot defence's checks inside the join script refused it: `outcome` is 'limited'
+    (the address's join limit; retry after `retry_after_ms`) or 'reused' (a spent PoW solution)."""
+
+    def __init__(self, outcome: str, retry_after_ms: int) -> None:
+        super().__init__(f"join refused: {outcome}")
+        self.outcome = outcome
+        self.retry_after_ms = retry_after_ms

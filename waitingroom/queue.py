@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from waitingroom.errors import JoinRefused
 from waitingroom.keys import RoomKeys
 from waitingroom.revocations import REVOCATION_CHANNEL
 from waitingroom.scripts import Scripts
+from waitingroom.throttle import JoinGuard
 
 RawStatus = Literal["waiting", "pre", "admitted", "expired"]
 
@@ -86,12 +89,18 @@ async def join(
     opens_at_ms: int,
     pre_key: int,
     admit_per_second: int,
+    guard: JoinGuard | None = None,
 ) -> JoinRaw:
-    res = await scripts.run(
-        scripts.join,
-        keys=_join_keys(keys),
-        args=[user_id, new_ticket, now_ms, opens_at_ms, pre_key, admit_per_second],
-    )
+    """Raises JoinRefused when the `guard` (bot defence) refuses: nobody is queued then."""
+    args: list[Any] = [user_id, new_ticket, now_ms, opens_at_ms, pre_key, admit_per_second]
+    room_keys: Sequence[str] = _join_keys(keys)
+    guard_keys = [] if guard is None else guard.keys()
+    if guard is not None and guard_keys:
+        room_keys = [*room_keys, *(keys.prefix + key for key in guard_keys)]
+        args.extend(guard.args())
+    res = await scripts.run(scripts.join, keys=room_keys, args=args)
+    if len(res) == 2:
+        raise JoinRefused(_s(res[0]), int(res[1]))
     return JoinRaw(
         ticket=_s(res[0]),
         status=_status(res[1]),

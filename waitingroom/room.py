@@ -8,18 +8,25 @@ import secrets
 import time
 from collections.abc import Callable
 
+from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from waitingroom import admission, metrics
 from waitingroom import queue as q
 from waitingroom.config import RoomConfig
-from waitingroom.errors import PollRateLimited, RoomClosed, TokenRejected, UnknownTicket
+from waitingroom.errors import (
+    PollRateLimited,
+    RoomClosed,
+    TokenRejected,
+    UnknownTicket,
+)
 from waitingroom.eta import EWMA_ALPHA, eta_seconds, parse_rate, pre_queue_eta_seconds
 from waitingroom.keys import RoomKeys, is_safe_id
 from waitingroom.models import PollResult, Ticket
 from waitingroom.revocations import REVOCATION_CHANNEL, RevocationFeed
 from waitingroom.scripts import Scripts
 from waitingroom.signing import KeyRing
+from waitingroom.throttle import JoinGuard
 from waitingroom.tokens import DEFAULT_TTL_SECONDS, AdmissionClaims, TokenSigner
 
 EventRef = RoomConfig | str | int
@@ -28,6 +35,8 @@ EventRef = RoomConfig | str | int
 OPENING_CHUNK = 1000
 # Hang guard on one opening drive: 10M pre-queued buyers at the default chunk.
 _MAX_OPENING_STEPS = 10_000
+# Events whose key names and metric children a process keeps (oldest dropped first).
+_MAX_CACHED_EVENTS = 4096
 
 
 def _event_id(event: EventRef) -> str:
@@ -68,6 +77,9 @@ class WaitingRoom:
         self._openings: dict[str, asyncio.Task[None]] = {}
         self._listeners: list[Callable[[str], None]] = []
         self.key_prefix = key_prefix
+        # Per event, built once (a join is on the surge path): key names, the joins counter.
+        self._room_keys: dict[str, RoomKeys] = {}
+        self._join_counters: dict[str, Counter] = {}
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """`listener(event_id)` runs after this process changed who waits where (admission,
@@ -79,7 +91,21 @@ class WaitingRoom:
             listener(event_id)
 
     def _keys(self, event_id: str) -> RoomKeys:
-        return RoomKeys(event_id, self.key_prefix)
+        keys = self._room_keys.get(event_id)
+        if keys is None:
+            keys = self._room_keys[event_id] = RoomKeys(event_id, self.key_prefix)
+            if len(self._room_keys) > _MAX_CACHED_EVENTS:
+                self._room_keys.pop(next(iter(self._room_keys)))
+        return keys
+
+    def _joins_counter(self, event_id: str) -> Counter:
+        # labels() costs a lock and a lookup per call: keep the child per event.
+        child = self._join_counters.get(event_id)
+        if child is None:
+            child = self._join_counters[event_id] = metrics.JOINS.labels(event_id)
+            if len(self._join_counters) > _MAX_CACHED_EVENTS:
+                self._join_counters.pop(next(iter(self._join_counters)))
+        return child
 
     def keys_for(self, event: EventRef) -> RoomKeys:
         """The event's Redis keys as this room names them (with REDIS_KEY_PREFIX)."""
@@ -126,31 +152,37 @@ class WaitingRoom:
         if moved_any:
             self._changed(config.event_id)
 
-    async def join(self, config: RoomConfig, user_id: str | int) -> Ticket:
-        """Idempotent: a user already waiting or admitted gets the same ticket and place."""
+    async def join(
+        self, config: RoomConfig, user_id: str | int, guard: JoinGuard | None = None
+    ) -> Ticket:
+        """Idempotent: a user already waiting or admitted gets the same ticket and place.
+
+        With a `guard` (the bot defence's per-address count and PoW claim) the same script
+        checks it first and raises JoinRefused instead of queueing."""
         if not config.enabled:
             raise RoomClosed(f"waiting room of event {config.event_id} is not enabled")
         keys = self._keys(config.event_id)
         now_ms = self._now_ms()
+        opens_at_ms = config.opens_at_ms()
         raw = await q.join(
             self._scripts,
             keys,
             user_id=str(user_id),
             new_ticket=secrets.token_urlsafe(16),
             now_ms=now_ms,
-            opens_at_ms=config.opens_at_ms(),
-            pre_key=self._pre_key(),
+            opens_at_ms=opens_at_ms,
+            # The draw key is read only by a join before the opening (the pre-queue).
+            pre_key=self._pre_key() if now_ms < opens_at_ms else 0,
             admit_per_second=config.admit_per_second,
+            guard=guard,
         )
-        metrics.JOINS.labels(config.event_id).inc()
+        self._joins_counter(config.event_id).inc()
         if raw.opening:
             await self.finish_opening(config)
         rate = parse_rate(raw.rate, config.admit_per_second)
         eta: int | None = None
         if raw.status == "pre":
-            eta = pre_queue_eta_seconds(
-                now_ms / 1000, config.opens_at_ms() / 1000, raw.pre_count, rate
-            )
+            eta = pre_queue_eta_seconds(now_ms / 1000, opens_at_ms / 1000, raw.pre_count, rate)
         elif raw.position is not None:
             eta = eta_seconds(raw.position, rate)
         return Ticket(

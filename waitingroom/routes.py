@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from waitingroom.config import RoomConfig
 from waitingroom.defence import JoinDefence
-from waitingroom.errors import PollRateLimited, RoomClosed, UnknownTicket
+from waitingroom.errors import JoinRefused, PollRateLimited, RoomClosed, UnknownTicket
 from waitingroom.ids import parse_id
 from waitingroom.problem import problem
 from waitingroom.room import WaitingRoom
@@ -64,12 +64,16 @@ def build_routes(
         config = await get_config(event_id)
         if config is None:
             return _event_not_found(event_id)
+        # Bot defence: the PoW solution is checked here (CPU only); the per-address join limit
+        # and the solution's single use are checked by the join script itself.
+        guard = None if defence is None else defence.prepare_join(request, config)
+        if isinstance(guard, Response):
+            return guard
         try:
-            # Bot defence: per-IP join limit and proof of work, before the join script.
-            refusal = None if defence is None else await defence.check_join(request, config)
-            if refusal is not None:
-                return refusal
-            ticket = await queue.join(config, user_id)
+            ticket = await queue.join(config, user_id, guard)
+        except JoinRefused as refused:
+            assert defence is not None  # only a guard refuses
+            return defence.refused(config, refused.outcome, refused.retry_after_ms)
         except RoomClosed:
             return problem(
                 409,

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from waitingroom.batching import ScriptBatcher
+from waitingroom.throttle import GUARD_LUA
 
 # Queue scores come from one counter (`qtail`) and are contiguous: the only holes are buyers
 # who left while waiting (recorded in `gone`) and admitted buyers (all below the head, because
@@ -43,35 +44,56 @@ local function open_if_due(k_pre, k_opened, k_qtail, k_opening, now, opens_at)
   redis.call('HSET', k_opening, 'base', base, 'end', base + n, 'moved', 0)
 end
 
--- 1-based place of a queued user: pre-queue members not yet moved are all ahead of anyone
--- whose score lies beyond the reserved range.
-local function position(k_queue, k_pre, k_opening, user, score)
-  local r = redis.call('ZRANK', k_queue, user) + 1
-  local e = redis.call('HGET', k_opening, 'end')
-  if e and score > tonumber(e) then
+-- Pre-queue members not yet moved are all ahead of anyone whose score lies beyond the
+-- reserved range (`open_end`: the opening hash's 'end', or false when no move is under way).
+local function plus_unmoved(k_pre, open_end, score, r)
+  if open_end and score > tonumber(open_end) then
     r = r + redis.call('ZCARD', k_pre)
   end
   return r
 end
+
+-- 1-based place of a queued user.
+local function position(k_queue, k_pre, open_end, user, score)
+  return plus_unmoved(k_pre, open_end, score, redis.call('ZRANK', k_queue, user) + 1)
+end
 """
 
 # KEYS: seq queue pre opened active users tickets joined rate qtail opening epoch
+#       [join counter, if ARGV[7] > 0] [PoW solution, if ARGV[9] > 0]
 # ARGV: user new_ticket now_ms opens_at_ms pre_key admit_per_second
+#       [limit window_ms solution_ttl_ms: the bot defence's checks, throttle.JoinGuard]
 # -> {ticket, status, position|-1, rate, pre_count, is_new, score, opening}
+#    | {'limited', retry_ms} | {'reused', 0} (refused by the guard: nothing changed but its keys)
+# A first join into an open queue runs 10 commands (docs/waitingroom-cost.md), plus 1-3 for
+# the guard when the defence is on.
 JOIN = (
     _PRELUDE
+    + GUARD_LUA
     + """
+local limit, ttl = tonumber(ARGV[7] or '0'), tonumber(ARGV[9] or '0')
+if limit > 0 or ttl > 0 then
+  local counter, solution = nil, KEYS[13]
+  if limit > 0 then
+    counter, solution = KEYS[13], KEYS[14]
+  end
+  local refused = guard(counter, solution, limit, tonumber(ARGV[8]), ttl)
+  if refused then
+    return refused
+  end
+end
 local user, now, opens_at = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
 open_if_due(KEYS[3], KEYS[4], KEYS[10], KEYS[11], now, opens_at)
-redis.call('SETNX', KEYS[12], ARGV[2])
-local opening = redis.call('EXISTS', KEYS[11])
+-- The opening hash always holds 'end' while a move is under way: one read says both.
+local open_end = redis.call('HGET', KEYS[11], 'end')
+local opening = open_end and 1 or 0
 local rate = redis.call('HGET', KEYS[9], 'ewma') or ARGV[6]
 local ticket = redis.call('HGET', KEYS[6], user)
 if ticket then
   local sc = redis.call('ZSCORE', KEYS[2], user)
   if sc then
     sc = tonumber(sc)
-    return {ticket, 'waiting', position(KEYS[2], KEYS[3], KEYS[11], user, sc), rate, 0, 0, sc,
+    return {ticket, 'waiting', position(KEYS[2], KEYS[3], open_end, user, sc), rate, 0, 0, sc,
             opening}
   end
   if redis.call('ZSCORE', KEYS[3], user) then
@@ -87,7 +109,10 @@ if ticket then
 end
 ticket = ARGV[2]
 -- `seq` counts every ticket ever issued (joined = waiting + admitted, for the surge checks).
-redis.call('INCR', KEYS[1])
+-- Its first ticket starts this queue's lifetime (a reset deletes both): name the epoch then.
+if redis.call('INCR', KEYS[1]) == 1 then
+  redis.call('SETNX', KEYS[12], ARGV[2])
+end
 redis.call('HSET', KEYS[6], user, ticket)
 redis.call('HSET', KEYS[7], ticket, user)
 if opens_at >= 0 and now < opens_at and redis.call('EXISTS', KEYS[4]) == 0 then
@@ -97,7 +122,8 @@ if opens_at >= 0 and now < opens_at and redis.call('EXISTS', KEYS[4]) == 0 then
 end
 local sc = redis.call('INCR', KEYS[10])
 redis.call('ZADD', KEYS[2], sc, user)
-local pos = position(KEYS[2], KEYS[3], KEYS[11], user, sc)
+-- Every queue score comes from `qtail`, so the newcomer has the highest: last in the set.
+local pos = plus_unmoved(KEYS[3], open_end, sc, redis.call('ZCARD', KEYS[2]))
 redis.call('HSET', KEYS[8], user, ARGV[3] .. '|' .. pos .. '|' .. rate)
 return {ticket, 'waiting', pos, rate, 0, 1, sc, opening}
 """
@@ -133,7 +159,8 @@ local rate = redis.call('HGET', KEYS[6], 'ewma') or ARGV[4]
 local sc = redis.call('ZSCORE', KEYS[2], user)
 if sc then
   sc = tonumber(sc)
-  return {'ok', user, 'waiting', position(KEYS[2], KEYS[3], KEYS[9], user, sc), rate, 0, '0', sc}
+  local open_end = redis.call('HGET', KEYS[9], 'end')
+  return {'ok', user, 'waiting', position(KEYS[2], KEYS[3], open_end, user, sc), rate, 0, '0', sc}
 end
 if redis.call('ZSCORE', KEYS[3], user) then
   return {'ok', user, 'pre', -1, rate, redis.call('ZCARD', KEYS[3]), '0', 0}

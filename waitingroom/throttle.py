@@ -1,8 +1,10 @@
 """Redis side of the bot defence: fixed-window per-IP counters and single-use PoW solutions.
 
-One Lua script does both for a join, so the check costs one round trip (pipelined with other
-requests' calls by the ScriptBatcher) next to the join script. Per-event keys carry the event's
-hash tag (`wr:{<event>}:…`), so a join's keys stay in one Redis Cluster slot.
+The join's own checks run inside the join script itself (`JoinGuard`, GUARD_LUA in
+scripts.JOIN): one round trip per join whatever the defence does. Per-event keys carry the
+event's hash tag (`wr:{<event>}:…`), so a join's keys, these included, stay in one Redis
+Cluster slot: the join limit is per address and event. THROTTLE (the same rules as a script of
+its own) serves the other counters: new accounts, polls of unknown tickets, the gate's join.
 """
 
 from __future__ import annotations
@@ -13,32 +15,45 @@ from redis.asyncio import Redis
 
 from waitingroom.batching import ScriptBatcher
 
+# guard(counter|nil, solution|nil, limit, window_ms, solution_ttl_ms) -> nil when allowed, else
+# {'limited', retry_ms} | {'reused', 0}. The counter is checked first: a limited client does not
+# burn its solution.
+GUARD_LUA = """
+local function guard(k_counter, k_solution, limit, window, ttl)
+  if limit > 0 then
+    local hits = redis.call('INCR', k_counter)
+    if hits == 1 then
+      redis.call('PEXPIRE', k_counter, window)
+    end
+    if hits > limit then
+      local left = redis.call('PTTL', k_counter)
+      if left < 0 then
+        redis.call('PEXPIRE', k_counter, window)
+        left = window
+      end
+      return {'limited', left}
+    end
+  end
+  if ttl > 0 and not redis.call('SET', k_solution, '1', 'NX', 'PX', ttl) then
+    return {'reused', 0}
+  end
+  return nil
+end
+"""
+
 # KEYS: [counter, if ARGV[1] > 0] [solution id, if ARGV[3] > 0]
 # ARGV: limit window_ms solution_ttl_ms  -> {'ok'|'limited'|'reused', retry_ms}
-# The counter is checked first: a limited client does not burn its solution.
-THROTTLE = """
-local limit, window, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local i = 1
+THROTTLE = (
+    GUARD_LUA
+    + """
+local limit, ttl = tonumber(ARGV[1]), tonumber(ARGV[3])
+local counter, solution = nil, KEYS[1]
 if limit > 0 then
-  local hits = redis.call('INCR', KEYS[1])
-  if hits == 1 then
-    redis.call('PEXPIRE', KEYS[1], window)
-  end
-  if hits > limit then
-    local left = redis.call('PTTL', KEYS[1])
-    if left < 0 then
-      redis.call('PEXPIRE', KEYS[1], window)
-      left = window
-    end
-    return {'limited', left}
-  end
-  i = 2
+  counter, solution = KEYS[1], KEYS[2]
 end
-if ttl > 0 and not redis.call('SET', KEYS[i], '1', 'NX', 'PX', ttl) then
-  return {'reused', 0}
-end
-return {'ok', 0}
+return guard(counter, solution, limit, tonumber(ARGV[2]), ttl) or {'ok', 0}
 """
+)
 
 WINDOW_MS = 60_000
 
@@ -47,6 +62,29 @@ WINDOW_MS = 60_000
 class ThrottleResult:
     outcome: str  # ok | limited | reused
     retry_after_ms: int = 0
+
+
+@dataclass(frozen=True)
+class JoinGuard:
+    """What the join script checks before it queues anyone (keys without REDIS_KEY_PREFIX,
+    which the room adds): count one hit on `counter_key` against `limit` (when > 0) and claim
+    `solution_key` for `solution_ttl_ms` (when > 0)."""
+
+    counter_key: str
+    limit: int
+    solution_key: str | None = None
+    solution_ttl_ms: int = 0
+    window_ms: int = WINDOW_MS
+
+    def keys(self) -> list[str]:
+        keys = [self.counter_key] if self.limit > 0 else []
+        if self.solution_key is not None and self.solution_ttl_ms > 0:
+            keys.append(self.solution_key)
+        return keys
+
+    def args(self) -> list[int]:
+        ttl = self.solution_ttl_ms if self.solution_key is not None else 0
+        return [max(0, self.limit), self.window_ms, max(0, ttl)]
 
 
 def join_counter_key(event_id: str, ip: str) -> str:

@@ -35,6 +35,7 @@ from waitingroom.errors import PollRateLimited, UnknownTicket
 from waitingroom.eta import eta_seconds, parse_rate
 from waitingroom.models import PollResult, Ticket
 from waitingroom.room import WaitingRoom
+from waitingroom.throttle import JoinGuard
 
 REFRESH_SECONDS = 0.25
 MAX_AGE_SECONDS = 1.0
@@ -127,8 +128,10 @@ class QueueView:
         if len(self._known) > self._max_tickets:
             self._known.popitem(last=False)
 
-    async def join(self, config: RoomConfig, user_id: str | int) -> Ticket:
-        ticket = await self.room.join(config, user_id)
+    async def join(
+        self, config: RoomConfig, user_id: str | int, guard: JoinGuard | None = None
+    ) -> Ticket:
+        ticket = await self.room.join(config, user_id, guard)
         self.remember(config.event_id, ticket, str(user_id), ticket.score)
         return ticket
 
