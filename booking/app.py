@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 from booking.auth import authenticate
 from booking.bearer_cache import BearerCache
 from booking.bearer_lookup import BearerLookup
+from booking.bearer_tokens import mac_key
 from booking.bodylimit import BodyLimitMiddleware
 from booking.cache import build_seat_cache
 from booking.clientip import ClientIPMiddleware
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             room_cache=room_cache,
             bearer_lookup=BearerLookup(pool),
             line_status=LineStatusCache(pool, redis_client, waiting_room.key_prefix),
+            bearer_key=mac_key(settings.session_secret),
         )
         install(app, started)
         stop = asyncio.Event()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 
 from starlette.requests import Request
 
+from booking.bearer_tokens import fresh_user, stored_secret
 from booking.errors import Problem
 from booking.services import services
 from booking.sessions import COOKIE_NAME, session_user_id
@@ -21,8 +23,9 @@ def new_token() -> str:
 
 
 def hash_token(token: str) -> bytes:
-    # Tokens are 256-bit random values, so a fast hash is enough (no password stretching needed).
-    return hashlib.sha256(token.encode()).digest()
+    """What `users.token_hash` keeps for a token: the SHA-256 of its random secret (the whole
+    token for one without the `ft1` form). 256-bit random values need no password stretching."""
+    return hashlib.sha256(stored_secret(token).encode()).digest()
 
 
 def bearer_token(request: Request) -> str:
@@ -53,8 +56,12 @@ async def authenticate(request: Request) -> int:
             raise Problem(401, "session-expired", "your session has ended: sign in again")
         return session_user
     token = bearer_token(request)
-    digest = hash_token(token)
     running = services(request)
+    # A token issued in the last AUTH_CACHE_SECONDS names its user under our tag: no lookup.
+    fresh = fresh_user(running.bearer_key, token, time.time(), running.bearer_cache.ttl_seconds)
+    if fresh is not None:
+        return fresh
+    digest = hash_token(token)
     if (cached := running.bearer_cache.get(digest)) is not None:
         return cached
     user_id = await running.bearer_lookup.user_id(digest)  # coalesced with concurrent misses

@@ -55,6 +55,7 @@ class Services(CoreServices):
     room_cache: RoomCache
     bearer_lookup: BearerLookup
     line_status: LineStatusCache
+    bearer_key: bytes  # tags the tokens users get (booking/bearer_tokens.py)
     openapi: OpenAPISchema = field(default_factory=OpenAPISchema)
 
 

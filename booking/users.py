@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from booking.auth import hash_token, new_token
+from booking.bearer_tokens import issue
 from booking.domain_errors import EmailTaken, UserNotFound
 
 
@@ -18,18 +19,22 @@ class NewUser:
     token: str
 
 
-async def create_user(pool: asyncpg.Pool, name: str, email: str) -> NewUser:
-    token = new_token()
+async def create_user(pool: asyncpg.Pool, name: str, email: str, token_key: bytes) -> NewUser:
+    """Insert the user with the hash of a fresh random secret; the token the user gets names
+    the new id and is tagged with `token_key` (booking/bearer_tokens.py)."""
+    secret = new_token()
     try:
         row = await pool.fetchrow(
-            "INSERT INTO users (name, email, token_hash) VALUES ($1, $2, $3) RETURNING id",
+            "INSERT INTO users (name, email, token_hash) VALUES ($1, $2, $3)"
+            " RETURNING id, floor(extract(epoch FROM created_at))::bigint AS issued_at",
             name,
             email,
-            hash_token(token),
+            hash_token(secret),
         )
     except asyncpg.UniqueViolationError as exc:
         raise EmailTaken(email) from exc
     assert row is not None
+    token = issue(token_key, row["id"], row["issued_at"], secret)
     return NewUser(id=row["id"], name=name, email=email, token=token)
 
 

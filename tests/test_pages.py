@@ -51,6 +51,7 @@ def build_app() -> Starlette:
             room_cache=backend,
             bearer_lookup=backend,
             line_status=backend,
+            bearer_key=backend,
         ),
     )
     return app

@@ -40,7 +40,9 @@ async def post_user(request: Request) -> JSONResponse:
     name = body.name.strip()
     if not name:
         raise Problem(422, "validation", "name: must not be blank")
-    user = await create_user(services(request).pool, name, body.email.strip().lower())
+    user = await create_user(
+        services(request).pool, name, body.email.strip().lower(), services(request).bearer_key
+    )
     return JSONResponse(
         {"id": user.id, "name": user.name, "email": user.email, "token": user.token},
         status_code=201,

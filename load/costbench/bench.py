@@ -34,9 +34,6 @@ def _phases(service: Stack, opts: Options) -> list[Phase]:
     hold_event = fixtures.create_event(
         base, rows=hold_rows, seats_per_row=100, waiting_room=False, name="hold"
     )
-    joiners = asyncio.run(
-        fixtures.create_users(service.database_url, opts.join_users_per_round * opts.rounds)
-    )
     seats = asyncio.run(fixtures.seat_ids(service.database_url, hold_event))
     # One buyer per 10 seats (the per-buyer cap is turned off anyway).
     holders = asyncio.run(fixtures.create_users(service.database_url, len(seats) // 10 + 1))
@@ -45,7 +42,8 @@ def _phases(service: Stack, opts: Options) -> list[Phase]:
     per_hold = opts.holds_per_round
 
     def join_lines(r: int) -> list[str]:
-        users = joiners[r * per_join : (r + 1) * per_join]
+        # Signed up just now, as in a surge: each round's joiners are made right before it.
+        users = asyncio.run(fixtures.create_users(service.database_url, per_join))
         return [f"/api/events/{join_event}/queue\t{token}" for _, token in users]
 
     def hold_lines(r: int) -> list[str]:
@@ -107,8 +105,10 @@ def run(opts: Options) -> tuple[list[Row], dict[str, Any]]:
 
 NOTES = [
     "bare: `GET /healthz` (no database, no Redis).",
-    "join: every request is a user's first (fresh bearer token): each web process meets each "
-    "token once, so its bearer lookup misses the in-process cache and queries PostgreSQL.",
+    "join: every request is a user's first, seconds after sign-up (each round's users are made "
+    "just before it): the token names its user under the service's tag, so no process looks it "
+    "up (booking/bearer_tokens.py); one older than AUTH_CACHE_SECONDS is looked up once per "
+    "process.",
     f"poll: {POLL_TICKETS:,} tickets in one queue (nobody admitted: one active slot, held "
     "for a day), polled in rotation after a warm-up in which every process saw every ticket "
     "once; 'from memory' is the share answered from the process's snapshot, without Redis.",

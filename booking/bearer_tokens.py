@@ -1,0 +1,66 @@
+"""Bearer tokens that name their user: `ft1.<user id>.<issued at>.<secret>.<mac>`.
+
+In a surge every buyer's first request (the join) comes with a token no web process has seen,
+and looking it up cost a PostgreSQL query per join. A token issued by `issue` carries its user id
+and issue time under an HMAC, so for its first `fresh_seconds` a process trusts it without asking
+PostgreSQL. That is the same bound the per-process cache already states for revocation
+(AUTH_CACHE_SECONDS): a token revoked in its first minute may be accepted until a minute after it
+was issued. After that, or if the MAC does not match (an older token, a rotated key), the token
+goes the usual way: the cache, then `users.token_hash`.
+
+The database stores the SHA-256 of the random part only (`stored_secret`), so the hash can be
+written in the same INSERT that assigns the user id the token then names.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+PREFIX = "ft1"
+_CLOCK_SKEW_SECONDS = 5
+_MAC_BYTES = 16  # 128-bit tag: forging one is as hard as guessing the 256-bit secret's hash
+
+
+def mac_key(session_secret: str) -> bytes:
+    """The tag's key, derived from SESSION_SECRET (no new secret to deploy; a rotated secret
+    only sends fresh tokens the slow way)."""
+    return hmac.new(session_secret.encode(), b"bearer-token-v1", hashlib.sha256).digest()
+
+
+def _tag(key: bytes, signed: str) -> str:
+    digest = hmac.new(key, signed.encode(), hashlib.sha256).digest()[:_MAC_BYTES]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def issue(key: bytes, user_id: int, issued_at: int, secret: str) -> str:
+    signed = f"{PREFIX}.{user_id}.{issued_at}.{secret}"
+    return f"{signed}.{_tag(key, signed)}"
+
+
+def stored_secret(token: str) -> str:
+    """The part of a token whose SHA-256 the database keeps: the random secret of an `ft1`
+    token, the whole of any other."""
+    parts = token.split(".")
+    if len(parts) == 5 and parts[0] == PREFIX:
+        return parts[3]
+    return token
+
+
+def fresh_user(key: bytes, token: str, now: float, fresh_seconds: float) -> int | None:
+    """The user an `ft1` token names, if its tag is ours and it was issued within the last
+    `fresh_seconds`; None sends the caller to the cache and PostgreSQL."""
+    parts = token.split(".")
+    if len(parts) != 5 or parts[0] != PREFIX:
+        return None
+    _, user, issued, secret, tag = parts
+    if not (user.isdigit() and issued.isdigit() and secret):
+        return None
+    # The issue time is PostgreSQL's clock: allow a little skew to this process's clock.
+    if not -_CLOCK_SKEW_SECONDS <= now - int(issued) < fresh_seconds:
+        return None
+    signed = f"{PREFIX}.{user}.{issued}.{secret}"
+    if not hmac.compare_digest(tag, _tag(key, signed)):
+        return None
+    return int(user)
