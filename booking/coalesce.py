@@ -21,6 +21,10 @@ from typing import Generic, TypeVar
 K = TypeVar("K")
 T = TypeVar("T")
 
+# A flush that hangs (a stuck connection) must not hold up its key's later flushes for good; longer
+# than a Redis Cluster failover that a call rides through (booking/redis_clients.py, about 8 s).
+FLUSH_TIMEOUT_SECONDS = 10.0
+
 
 @dataclass
 class _Batch(Generic[T]):
@@ -32,8 +36,13 @@ class Coalescer(Generic[K, T]):
     """Per key at most one `flush(key, items)` in flight; items submitted meanwhile go together
     in the next one. Bound to the event loop it is first used on."""
 
-    def __init__(self, flush: Callable[[K, list[T]], Awaitable[object]]) -> None:
+    def __init__(
+        self,
+        flush: Callable[[K, list[T]], Awaitable[object]],
+        timeout_seconds: float = FLUSH_TIMEOUT_SECONDS,
+    ) -> None:
         self._flush = flush
+        self._timeout_seconds = timeout_seconds
         self._waiting: dict[K, _Batch[T]] = {}
         self._running: dict[K, asyncio.Task[None]] = {}
 
@@ -52,7 +61,8 @@ class Coalescer(Generic[K, T]):
         try:
             while (batch := self._waiting.pop(key, None)) is not None:
                 try:
-                    await self._flush(key, batch.items)
+                    async with asyncio.timeout(self._timeout_seconds):
+                        await self._flush(key, batch.items)
                 except asyncio.CancelledError:
                     batch.done.cancel()
                     raise

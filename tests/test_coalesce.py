@@ -74,3 +74,19 @@ async def test_keys_flush_independently() -> None:
     c: Coalescer[str, int] = Coalescer(flush)
     await asyncio.gather(c.submit("a", 1), c.submit("b", 2))
     assert sorted(seen) == [("a", [1]), ("b", [2])]
+
+
+async def test_a_hung_flush_times_out_and_later_submits_still_flush() -> None:
+    hang = asyncio.Event()
+    flushed: list[list[int]] = []
+
+    async def flush(key: str, items: list[int]) -> None:
+        if items == [1]:
+            await hang.wait()  # never set: a stuck connection
+        flushed.append(items)
+
+    c: Coalescer[str, int] = Coalescer(flush, timeout_seconds=0.05)
+    with pytest.raises(TimeoutError):
+        await c.submit("k", 1)
+    await asyncio.wait_for(c.submit("k", 2), timeout=5)
+    assert flushed == [[2]]
