@@ -19,22 +19,14 @@ class Hold:
     amount_cents: int
 
 
-async def expire_overdue(conn: asyncpg.Connection, seat_ids: list[int] | None = None) -> list[int]:
-    """Mark held reservations past their expiry as expired (optionally only those holding
-    `seat_ids`). Idempotent; returns the ids expired now."""
-    if seat_ids is None:
-        rows = await conn.fetch(
-            "UPDATE reservations SET status = 'expired'"
-            " WHERE status = 'held' AND expires_at <= now() RETURNING id"
-        )
-    else:
-        rows = await conn.fetch(
-            "UPDATE reservations SET status = 'expired'"
-            " WHERE status = 'held' AND expires_at <= now() AND id IN ("
-            "   SELECT reservation_id FROM reservation_seats"
-            "    WHERE active AND seat_id = ANY($1::bigint[])) RETURNING id",
-            seat_ids,
-        )
+async def expire_overdue(conn: asyncpg.Connection) -> list[int]:
+    """Mark every held reservation past its expiry as expired (the sweeper's full pass; a hold
+    expires the overdue holds on its own seats inside hold_seats). Idempotent; returns the ids
+    expired now."""
+    rows = await conn.fetch(
+        "UPDATE reservations SET status = 'expired'"
+        " WHERE status = 'held' AND expires_at <= now() RETURNING id"
+    )
     return [r["id"] for r in rows]
 
 
