@@ -46,7 +46,7 @@ async def create_hold(
     """Hold every seat in `seat_ids` for the user, or raise SeatsUnavailable naming the taken
     ones, UnknownSeats, or BuyerSeatCapReached when the buyer's seats in the event would exceed
     the event's cap (its max_seats_per_buyer, else `max_seats_per_buyer`; 0 = no cap)."""
-    wanted = sorted(seat_ids)
+    wanted = sorted(set(seat_ids))  # hold_seats wants them distinct and in lock order
     try:
         row = await pool.fetchrow(
             _HOLD_SEATS, user_id, event_id, wanted, float(hold_seconds), max_seats_per_buyer
