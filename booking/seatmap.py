@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 from redis.exceptions import RedisError
 
 from booking.cache import CachedValue, SeatCache, seat_map_key
+from booking.coalesce import PerOwner
 from booking.domain_errors import EventNotFound
 from booking.events import load_seat_map
 
@@ -38,6 +40,19 @@ async def read_seat_map(
         return CachedValue(value, stale=False, age_seconds=0.0, source="load", created_at=started)
 
 
+def _invalidate_batch(cache: SeatCache) -> Callable[[int, list[None]], Awaitable[object]]:
+    async def flush(event_id: int, _: list[None]) -> None:
+        await cache.invalidate(seat_map_key(event_id))
+
+    return flush
+
+
+# Concurrent invalidations of one event in this process share one (booking/coalesce.py): a burst
+# of holds costs about one per Redis round trip, each still followed by one started after it.
+_invalidations: PerOwner[SeatCache, int, None] = PerOwner(_invalidate_batch)
+
+
 async def invalidate_seat_maps(cache: SeatCache, event_ids: Any) -> None:
+    coalescer = _invalidations(cache)
     for event_id in set(event_ids):
-        await cache.invalidate(seat_map_key(int(event_id)))
+        await coalescer.submit(int(event_id), None)

@@ -118,3 +118,88 @@ async def test_cancel_releases_seats(http: httpx.AsyncClient) -> None:
         f"/api/events/{event['id']}/holds", json={"seat_ids": [seat]}, headers=bearer(other)
     )
     assert r.status_code == 201
+
+
+async def test_unknown_seats_are_named(http: httpx.AsyncClient, db: asyncpg.Pool) -> None:
+    event = await make_event(http, rows=1, seats_per_row=2)
+    other = await make_event(http, rows=1, seats_per_row=1)
+    user = await make_user(http)
+    foreign, missing = other["seat_ids"][0], 9_000_000_000
+    r = await http.post(
+        f"/api/events/{event['id']}/holds",
+        json={"seat_ids": [missing, event["seat_ids"][0], foreign]},
+        headers=bearer(user),
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/unknown-seats")
+    assert r.json()["seat_ids"] == sorted([foreign, missing])
+    held = await db.fetchval("SELECT count(*) FROM reservations WHERE user_id = $1", user["id"])
+    assert held == 0
+
+
+async def test_taken_seats_are_named(http: httpx.AsyncClient) -> None:
+    event = await make_event(http, rows=1, seats_per_row=4)
+    a, b, _, d = event["seat_ids"]
+    first, second = await make_user(http), await make_user(http)
+    for seat in (d, b):
+        r = await http.post(
+            f"/api/events/{event['id']}/holds", json={"seat_ids": [seat]}, headers=bearer(first)
+        )
+        assert r.status_code == 201, r.text
+    r = await http.post(
+        f"/api/events/{event['id']}/holds", json={"seat_ids": [d, a, b]}, headers=bearer(second)
+    )
+    assert r.status_code == 409
+    assert r.json()["type"].endswith("/seats-unavailable")
+    assert r.json()["seat_ids"] == sorted([b, d])
+
+
+async def overdue(db: asyncpg.Pool, reservation_id: int) -> None:
+    """Move a hold's expiry into the past (as if HOLD_SECONDS had passed, no sweep yet)."""
+    await db.execute(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' WHERE id = $1",
+        reservation_id,
+    )
+
+
+async def test_an_overdue_hold_gives_way_to_a_new_one(
+    http: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    event = await make_event(http, rows=1, seats_per_row=2)
+    seat = event["seat_ids"][0]
+    first, second = await make_user(http), await make_user(http)
+    r = await http.post(
+        f"/api/events/{event['id']}/holds", json={"seat_ids": [seat]}, headers=bearer(first)
+    )
+    old = r.json()["reservation_id"]
+    await overdue(db, old)
+    r = await http.post(
+        f"/api/events/{event['id']}/holds", json={"seat_ids": [seat]}, headers=bearer(second)
+    )
+    assert r.status_code == 201, r.text
+    assert await db.fetchval("SELECT status FROM reservations WHERE id = $1", old) == "expired"
+
+
+async def test_a_refused_hold_leaves_overdue_holds_alone(
+    http: httpx.AsyncClient, db: asyncpg.Pool
+) -> None:
+    """All or nothing: a hold refused for a live hold writes nothing, not even the expiry of an
+    overdue hold on its other seat (the sweeper's job then)."""
+    event = await make_event(http, rows=1, seats_per_row=2)
+    a, b = event["seat_ids"]
+    first, second, third = await make_user(http), await make_user(http), await make_user(http)
+    r = await http.post(
+        f"/api/events/{event['id']}/holds", json={"seat_ids": [a]}, headers=bearer(first)
+    )
+    stale = r.json()["reservation_id"]
+    await overdue(db, stale)
+    r = await http.post(
+        f"/api/events/{event['id']}/holds", json={"seat_ids": [b]}, headers=bearer(second)
+    )
+    assert r.status_code == 201
+    r = await http.post(
+        f"/api/events/{event['id']}/holds", json={"seat_ids": [a, b]}, headers=bearer(third)
+    )
+    assert r.status_code == 409 and r.json()["seat_ids"] == [b]
+    assert await db.fetchval("SELECT status FROM reservations WHERE id = $1", stale) == "held"

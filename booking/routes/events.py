@@ -11,7 +11,7 @@ from booking import api_models as out
 from booking import metrics
 from booking.admission import require_admission
 from booking.auth import authenticate
-from booking.domain_errors import SeatsUnavailable
+from booking.domain_errors import NotOnSale, SeatsUnavailable
 from booking.errors import Problem
 from booking.events import get_event, list_events
 from booking.holds import create_hold
@@ -21,6 +21,7 @@ from booking.room_cache import RoomCache
 from booking.seatmap import read_seat_map
 from booking.services import services
 from booking.side_effects import after_hold_committed
+from booking.statuses import EventStatus
 
 
 @operation(Operation("List events with seat counts", "events", list[out.Event]))
@@ -83,8 +84,8 @@ async def post_hold(request: Request) -> JSONResponse:
         raise Problem(422, "validation", "seat_ids must be positive 64-bit integers")
     rooms: RoomCache = services(request).room_cache
     sale = await rooms.require(event_id)  # at most ROOM_CACHE_SECONDS old
-    if sale.status != "on_sale":
-        raise Problem(409, "not-on-sale", f"event {event_id} is {sale.status}")
+    if sale.status != EventStatus.ON_SALE:
+        raise NotOnSale(event_id, sale.status)
     await require_admission(request, user_id, sale.room)
     try:
         hold = await create_hold(
