@@ -4,12 +4,14 @@ refusal of the booking domain is the same problem+json a client always received.
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -44,6 +46,7 @@ from booking.domain_errors import (
     UserNotFound,
 )
 from booking.errors import EXCEPTION_HANDLERS, STATUS_BY_FAMILY
+from booking.requests import read_json
 from booking.statuses import EventStatus, ReservationStatus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +78,55 @@ async def test_backing_store_refusals_are_503(exc: Exception, status: int) -> No
     assert body["status"] == status and body["title"] and body["detail"] and body["type"]
     if status == 503:
         assert r.headers["retry-after"] == "1"
+
+
+class _Body(BaseModel):
+    seat_ids: list[int]
+
+
+async def test_a_client_gone_mid_body_is_a_4xx_not_a_500() -> None:
+    """What wrk does at the end of a run: the connection closes while the body is arriving."""
+
+    async def endpoint(request: Request) -> Response:
+        await read_json(request, _Body)
+        raise AssertionError("the body never arrived")
+
+    app = Starlette(
+        routes=[Route("/x", endpoint, methods=["POST"])], exception_handlers=EXCEPTION_HANDLERS
+    )
+    parts: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"seat_ids": [', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> MutableMapping[str, Any]:
+        return parts.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/x",
+        "raw_path": b"/x",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 400
+    body = json.loads(
+        b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    )
+    assert body["type"].endswith("/client-disconnected")
 
 
 # Every refusal of the booking domain, and exactly what a client receives for it: the status,
