@@ -21,7 +21,12 @@ def main() -> None:
     parser.add_argument("--web-processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--join-users", type=int, default=40_000, help="fresh users per round")
-    parser.add_argument("--holds", type=int, default=6_000, help="fresh seats per round")
+    parser.add_argument(
+        "--holds",
+        type=int,
+        default=16_000,
+        help="fresh seats per round (more than a round can hold: a repeated seat is a cheap 409)",
+    )
     parser.add_argument("--queue-size", type=int, default=1_000_000, help="--million: big queue")
     parser.add_argument(
         "--redis-url",
