@@ -42,6 +42,9 @@ http {{
     upstream flashsale_web {{
 {servers}
         keepalive {keepalive};
+        # Below uvicorn's --timeout-keep-alive (30 s): nginx drops an idle connection first,
+        # never sends a request on one the web process is closing.
+        keepalive_timeout 20s;
     }}
 
     server {{

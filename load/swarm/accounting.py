@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import redis
 
-from waitingroom.keys import RoomKeys
+from load.swarm.distributed import RedisLayout
 
 NOT_JOINED = {"no_account", "join_failed", "joining_at_end"}
 STILL_WAITING = {"waiting_at_end"}
@@ -75,10 +74,10 @@ async def database_facts(database_url: str, event_ids: list[int]) -> dict[str, A
         await conn.close()
 
 
-def joins_counted_by_redis(redis_url: str, event_ids: list[int]) -> int:
+def joins_counted_by_redis(layout: RedisLayout, event_ids: list[int]) -> int:
     """Arrivals the waiting rooms numbered (each buyer joins once)."""
-    with redis.Redis.from_url(redis_url, socket_timeout=10) as client:
-        return sum(int(client.get(RoomKeys(str(e)).seq) or 0) for e in event_ids)
+    with layout.client() as client:
+        return sum(int(client.get(layout.room_keys(e).seq) or 0) for e in event_ids)
 
 
 def account(
