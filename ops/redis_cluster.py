@@ -8,7 +8,9 @@ tests/redis_cluster.py) and by the distributed surge (`python -m load.swarm --re
 
 from __future__ import annotations
 
+import random
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -59,7 +61,14 @@ def _redis_server(port: int, node_dir: Path, *extra: str) -> subprocess.Popen[by
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    wait_until(lambda: _pings(port), f"redis-server on port {port} did not start")
+
+    def up() -> bool:
+        # Our process must be the one answering: another's server on the port would ping too.
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server on port {port} exited (port taken?): {node_dir}")
+        return _pings(port)
+
+    wait_until(up, f"redis-server on port {port} did not start")
     return proc
 
 
@@ -183,6 +192,28 @@ class RedisClusterNodes:
 
     def stop(self) -> None:
         stop_processes(list(self.procs.values()))
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_cluster_ports(
+    count: int = 2 * MASTERS, low: int = 20000, high: int = 30000
+) -> tuple[int, ...]:
+    """`count` consecutive loopback ports whose cluster-bus ports (+10000) are free as well,
+    from a random start in [low, high): clear of other users' fixed ranges."""
+    for _ in range(200):
+        start = random.randrange(low, high - count)
+        ports = tuple(range(start, start + count))
+        if all(_free(p) and _free(p + 10000) for p in ports):
+            return ports
+    raise RuntimeError(f"no {count} free consecutive ports in [{low}, {high})")
 
 
 def start_cluster(workdir: Path, ports: tuple[int, ...]) -> RedisClusterNodes:

@@ -24,16 +24,12 @@ pytestmark = [
 ]
 
 
-# The swarm's own cluster: clear of the session's (TEST_REDIS_CLUSTER_BASE_PORT + 0..5).
-SWARM_CLUSTER_BASE_PORT = int(os.environ.get("TEST_REDIS_CLUSTER_BASE_PORT", "7101")) + 10
-
-
 @pytest.mark.parametrize(
     "topology",
     [
         [],
         pytest.param(
-            ["--redis-cluster", "--cluster-base-port", str(SWARM_CLUSTER_BASE_PORT), "--nginx"],
+            ["--redis-cluster", "--nginx"],  # the swarm's own cluster, on free ports
             marks=[pytest.mark.cluster, pytest.mark.nginx],
             id="cluster-nginx",
         ),

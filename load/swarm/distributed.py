@@ -19,6 +19,7 @@ from redis.cluster import RedisCluster
 from ops.nginx_proc import NginxProxy, find_nginx, start_nginx
 from ops.redis_cluster import (
     RedisClusterNodes,
+    free_cluster_ports,
     start_cluster,
     start_single_redis,
     stop_processes,
@@ -104,13 +105,14 @@ def single_redis(url: str) -> RedisLayout:
     return RedisLayout(url=url)
 
 
-def redis_cluster(base_port: int) -> RedisLayout:
-    """A fresh 3-master + 3-replica cluster on base_port..base_port+5 and RQ's own redis-server
-    on base_port+6."""
+def redis_cluster(base_port: int | None) -> RedisLayout:
+    """A fresh 3-master + 3-replica cluster on base_port..base_port+5 (None: free ports) and
+    RQ's own redis-server on the next port."""
     workdir = Path(tempfile.mkdtemp(prefix="swarm-redis-"))
-    nodes = start_cluster(workdir, tuple(range(base_port, base_port + 6)))
+    ports = free_cluster_ports(7) if base_port is None else tuple(range(base_port, base_port + 7))
+    nodes = start_cluster(workdir, ports[:6])
     try:
-        rq_port = base_port + 6
+        rq_port = ports[6]
         rq = start_single_redis(workdir, rq_port)
     except BaseException:
         nodes.stop()

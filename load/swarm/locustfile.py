@@ -23,7 +23,8 @@ Outcomes (the accounting's categories):
   gave_up                            left the queue after SWARM_PATIENCE_SECONDS
   waiting_at_end                     still waiting when the run stopped
   <phase>_at_end                     any other journey the run's end interrupted
-  no_account, join_failed            never joined (errors, counted apart)
+  no_account, challenge_failed, join_failed
+                                     never joined (errors, counted apart)
 Buyers that end without buying leave the room (DELETE queue/{ticket}) so their slot is freed.
 """
 
@@ -155,6 +156,9 @@ class SwarmBuyer(FastHttpUser):  # type: ignore[misc]
 
     def _wait_for_admission(self, j: dict[str, Any], eid: int) -> str:
         pow_solution = solve_join_challenge(self.client, eid)
+        if pow_solution.challenge_status != 200:  # no challenge: a join would be refused
+            j["challenge_status"] = pow_solution.challenge_status
+            self._end(j, "challenge_failed")
         j.update(
             pow_difficulty=pow_solution.difficulty,
             pow_cpu_ms=round(pow_solution.cpu_seconds * 1000, 2),

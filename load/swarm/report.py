@@ -69,11 +69,16 @@ def markdown(r: dict[str, Any]) -> str:
         f"- requested {a['requested']}, arrived (one journey each) {a['journeys']},"
         f" accounts {a['accounts']}, joined {a['joined']}"
         f" (the waiting rooms counted {a['redis_joins']} joins; {a['unanswered_joins']} joins"
-        " got no answer within Locust's 60 s timeout)",
+        " got no answer within Locust's 60 s timeout"
+        + (", or nginx's 502/504 instead" if p.get("nginx") else "")
+        + ")",
     ]
     for fate in ["admitted_and_bought", "admitted_not_bought", "still_waiting", "gave_up"]:
         lines.append(f"- {fate.replace('_', ' ')}: {a['fates'].get(fate, 0)}")
     lines.append(f"- never joined (errors): {a['fates'].get('not_joined', 0)}")
+    if a.get("not_joined_reasons"):
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(a["not_joined_reasons"].items()))
+        lines.append(f"- never joined, by outcome (HTTP status): {reasons}")
     if a["bought_but_answer_lost"]:
         lost = ", ".join(f"{k} {v}" for k, v in sorted(a["bought_but_answer_lost"].items()))
         lines.append(f"- bought, but the buyer never saw it (the database says paid): {lost}")

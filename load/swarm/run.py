@@ -85,8 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--cluster-base-port",
         type=int,
-        default=7280,
-        help="the cluster's nodes: this port + 0..5; RQ's redis-server: + 6",
+        default=None,
+        help="the cluster's nodes: this port + 0..5, RQ's redis-server + 6 (default: free"
+        " ports in 20000-29999)",
     )
     p.add_argument("--nginx", action="store_true", help="nginx in front of the web processes")
     p.add_argument("--name", help="results file stem (default: from the configuration)")
@@ -387,8 +388,10 @@ def main(argv: list[str] | None = None) -> None:
     proxy: NginxProxy | None = None
     try:
         if args.redis_cluster:
-            print(f"swarm: starting a Redis Cluster on ports {args.cluster_base_port}+", flush=True)
             layout = redis_cluster(args.cluster_base_port)
+            assert layout.cluster is not None
+            args.cluster_base_port = layout.cluster.ports[0]
+            print(f"swarm: a Redis Cluster on ports {layout.cluster.ports}", flush=True)
         else:
             layout = single_redis(redis_url)
         web_ports = [free_port() for _ in range(args.web_processes)]
