@@ -54,7 +54,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"- {p['events']} events × {p['seats_per_event']} seats; each waiting room admits"
         f" {p['admit_per_second']}/s up to {p['max_active']} active buyers.",
         "- Buyers have accounts before the sale (created in PostgreSQL before the run).",
-        f"- Each buyer: join → poll every {p['poll_seconds']} s (±20 %, Retry-After"
+        f"- Each buyer: {'solve the proof of work → ' if p.get('pow_difficulty') else ''}join"
+        f" → poll every {p['poll_seconds']} s (±20 %, Retry-After"
         f" honoured) → hold 1-2 seats → pay → poll the reservation every 0.5 s; gives up after"
         f" {p['patience_seconds']:.0f} s in the queue. Buyers who end without buying leave"
         " the room.",
