@@ -1,62 +1,25 @@
-"""Debian's nginx in front of loopback web processes, for tests.
+"""Debian's nginx in front of loopback web processes, for tests: ops/nginx_proc.py's starter.
 
-The config is written to a temporary directory: the environment's parts (listen, upstream,
-logs, pid, temp paths) around the SAME include docker-compose uses, ops/nginx/flashsale_proxy.conf.
-nginx runs in the foreground (`daemon off`), is started with `-p <dir> -c <dir>/nginx.conf` and
-stopped by PID. Its access log records, per request, every upstream tried and its status.
+The starter lives in ops/ so the load scripts (which must not import tests/) use the same one;
+here only what a test needs on top: skip without nginx (fail under CI).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_INCLUDE = ROOT / "ops" / "nginx" / "flashsale_proxy.conf"
-START_DEADLINE_SECONDS = 20.0
+from ops.nginx_proc import SHARED_INCLUDE, AccessLine, NginxProxy, find_nginx
+from ops.nginx_proc import start_nginx as ops_start_nginx
 
-CONFIG = """\
-daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{
-    worker_connections 1024;
-}}
-http {{
-    client_body_temp_path {dir}/tmp/body;
-    proxy_temp_path {dir}/tmp/proxy;
-    fastcgi_temp_path {dir}/tmp/fastcgi;
-    uwsgi_temp_path {dir}/tmp/uwsgi;
-    scgi_temp_path {dir}/tmp/scgi;
-    log_format upstreams '$request_method $request_uri $status "$upstream_addr" "$upstream_status"';
-    access_log {dir}/access.log upstreams;
-
-    upstream flashsale_web {{
-{servers}
-        keepalive 16;
-    }}
-
-    server {{
-        listen 127.0.0.1:{port};
-        include {include};
-    }}
-}}
-"""
+__all__ = ["SHARED_INCLUDE", "AccessLine", "NginxProxy", "require_nginx", "start_nginx"]
 
 
 def require_nginx() -> str:
     """The nginx binary; skip without it, but fail in CI (which installs it)."""
-    path = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
+    path = find_nginx()
     if path:
         return path
     message = "the nginx tests need nginx (Debian: apt install nginx)"
@@ -65,83 +28,5 @@ def require_nginx() -> str:
     pytest.skip(message)
 
 
-@dataclass
-class AccessLine:
-    method: str
-    uri: str
-    status: int
-    upstreams: list[str]  # every web process tried, in order
-    upstream_statuses: list[str]
-
-
-@dataclass
-class NginxProxy:
-    proc: subprocess.Popen[bytes]
-    port: int
-    dir: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def access_log(self) -> list[AccessLine]:
-        lines = []
-        for raw in (self.dir / "access.log").read_text().splitlines():
-            method, uri, status, rest = raw.split(" ", 3)
-            addrs, statuses = rest.split('" "')
-            lines.append(
-                AccessLine(
-                    method,
-                    uri,
-                    int(status),
-                    [a.strip() for a in addrs.strip('"').split(",")],
-                    [s.strip() for s in statuses.strip('"').split(",")],
-                )
-            )
-        return lines
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: nginx's fast shutdown
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 def start_nginx(workdir: Path, port: int, upstream_ports: list[int]) -> NginxProxy:
-    binary = require_nginx()
-    workdir.mkdir(parents=True, exist_ok=True)
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (workdir / "tmp" / sub).mkdir(parents=True, exist_ok=True)
-    # A root master runs its workers as `nobody`: they must be able to use the temp paths.
-    for path in [workdir, *workdir.rglob("*")]:
-        path.chmod(0o777 if path.is_dir() else 0o666)
-    servers = "\n".join(
-        f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=30s;" for p in upstream_ports
-    )
-    conf = workdir / "nginx.conf"
-    conf.write_text(CONFIG.format(dir=workdir, servers=servers, port=port, include=SHARED_INCLUDE))
-    check = subprocess.run(
-        [binary, "-t", "-p", str(workdir), "-c", str(conf)], capture_output=True, timeout=30
-    )
-    assert check.returncode == 0, check.stderr.decode()
-    proc = subprocess.Popen(
-        [binary, "-p", str(workdir), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    proxy = NginxProxy(proc, port, workdir)
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((workdir / "error.log").read_text())
-        try:
-            if httpx.get(f"{proxy.url}/nginx-health", timeout=1).status_code == 200:
-                return proxy
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proxy.stop()
-    raise RuntimeError(f"nginx did not start; see {workdir / 'error.log'}")
+    return ops_start_nginx(require_nginx(), workdir, port, upstream_ports)

@@ -1,5 +1,6 @@
-"""The distributed Locust surge at smoke size: 300 buyers, 2 Locust workers, every buyer
-accounted for. Not part of `make test` (it takes about a minute of a busy box):
+"""The distributed Locust surge at smoke size: 300 buyers, 2 Locust workers, proof of work on,
+every buyer accounted for — on one Redis, and on a Redis Cluster behind nginx. Not part of
+`make test` (each takes about a minute of a busy box):
 
     SWARM_SMOKE=1 python -m pytest -m swarm
 """
@@ -23,7 +24,18 @@ pytestmark = [
 ]
 
 
-def test_smoke_surge_accounts_for_every_buyer(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "topology",
+    [
+        [],
+        pytest.param(
+            ["--redis-cluster", "--nginx"],  # the swarm's own cluster, on free ports
+            marks=[pytest.mark.cluster, pytest.mark.nginx],
+            id="cluster-nginx",
+        ),
+    ],
+)
+def test_smoke_surge_accounts_for_every_buyer(tmp_path: Path, topology: list[str]) -> None:
     database = TEST_DATABASE_URL.rsplit("/", 1)[1] + "_swarm"
     env = {
         **os.environ,
@@ -32,7 +44,7 @@ def test_smoke_surge_accounts_for_every_buyer(tmp_path: Path) -> None:
     }
     out = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "load.swarm", "--smoke", "--out", str(out)],
+        [sys.executable, "-m", "load.swarm", "--smoke", "--out", str(out), *topology],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -43,4 +55,13 @@ def test_smoke_surge_accounts_for_every_buyer(tmp_path: Path) -> None:
     accounting = report["accounting"]
     assert accounting["all_checks_pass"], accounting["checks"]
     assert accounting["journeys"] == 300
+    # Every buyer who joined solved the event's proof of work (the server refuses a join without).
+    assert report["parameters"]["pow_difficulty"] > 0
+    assert report["journeys"]["pow_solve_cpu_ms"]["n"] == accounting["joined"] > 0
+    if topology:
+        spread = report["redis_cluster_spread"]
+        assert sum(spread["keys_per_master"].values()) > 0
+        assert {e["master_port"] for e in spread["events"]} <= {
+            int(p) for p in spread["keys_per_master"]
+        }
     assert (out / "swarm_locust.html").stat().st_size > 0

@@ -13,10 +13,10 @@ Environment:
   SURGE_P_LEAVE_WAITING, SURGE_P_LEAVE_ADMITTED, SURGE_P_LET_EXPIRE: behaviour mix
 
 Each journey: POST /api/users; GET the event page; GET a proof-of-work challenge and solve it
-(waitingroom/pow.py, the page's algorithm; CPU time on the Locust side, as in a browser); POST
-queue with the solution; poll (honouring 429 Retry-After)
-until admitted; GET the seat map; hold 1-4 random available seats with the admission token
-(on 409 re-read the map and retry with other seats, a few times); pay with an Idempotency-Key;
+(load/pow_client.py: the page's algorithm; CPU time on the Locust side, as in a browser); POST
+queue with the solution; poll (honouring 429 Retry-After) until admitted; GET the seat map;
+hold 1-4 random available seats with the admission token (on 409 re-read the map and retry with
+other seats, a few times); pay with an Idempotency-Key;
 poll the reservation until paid or the payment failed. Some users give up while waiting or
 after admission the way most real buyers do, by closing the tab: they stop polling and their
 slot lapses (the page's Leave button, DELETE /api/events/{id}/queue/{ticket}, is not modelled),
@@ -36,7 +36,7 @@ import gevent
 from locust import between, task
 from locust.contrib.fasthttp import FastHttpUser
 
-from waitingroom.pow import solve
+from load.pow_client import solve_join_challenge
 
 EVENTS: list[dict[str, Any]] = json.loads(os.environ.get("SURGE_EVENTS", "[]") or "[]")
 P_LEAVE_WAITING = float(os.environ.get("SURGE_P_LEAVE_WAITING", "0.08"))
@@ -104,12 +104,7 @@ class SurgeBuyer(FastHttpUser):  # type: ignore[misc]
 
     def _pow_headers(self, event_id: int) -> dict[str, str]:
         """Solve the join's proof of work as the waiting-room page does; {} when it is off."""
-        r = self._get(f"/api/events/{event_id}/challenge", "/api/events/{event_id}/challenge")
-        body = r.json() if r.status_code == 200 else {}
-        if not body.get("challenge"):
-            return {}
-        nonce = solve(body["challenge"], int(body["difficulty"]))
-        return {"X-PoW-Challenge": body["challenge"], "X-PoW-Nonce": nonce}
+        return solve_join_challenge(self.client, event_id).headers
 
     def _seat_map(self, event_id: int) -> list[dict[str, Any]]:
         trace(f"seatmap:{{{event_id}}}")

@@ -9,13 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import redis
 
-from waitingroom.keys import RoomKeys
+from load.swarm.distributed import RedisLayout
 
-NOT_JOINED = {"no_account", "join_failed", "joining_at_end"}
+NOT_JOINED = {"no_account", "challenge_failed", "join_failed", "joining_at_end"}
 STILL_WAITING = {"waiting_at_end"}
 GAVE_UP = {"gave_up"}
+# A join answered with one of these may still have been queued by the server: 0 is no answer
+# within the client's timeout; 502/504 are nginx's when the web process did not answer in time
+# or dropped the connection after the request was sent.
+ANSWER_LOST = {0, 502, 504}
 
 
 def load_outcomes(folder: Path) -> list[dict[str, Any]]:
@@ -75,10 +78,10 @@ async def database_facts(database_url: str, event_ids: list[int]) -> dict[str, A
         await conn.close()
 
 
-def joins_counted_by_redis(redis_url: str, event_ids: list[int]) -> int:
+def joins_counted_by_redis(layout: RedisLayout, event_ids: list[int]) -> int:
     """Arrivals the waiting rooms numbered (each buyer joins once)."""
-    with redis.Redis.from_url(redis_url, socket_timeout=10) as client:
-        return sum(int(client.get(RoomKeys(str(e)).seq) or 0) for e in event_ids)
+    with layout.client() as client:
+        return sum(int(client.get(layout.room_keys(e).seq) or 0) for e in event_ids)
 
 
 def account(
@@ -89,12 +92,15 @@ def account(
     fates: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     reasons_unseen: Counter[str] = Counter()
+    not_joined: Counter[str] = Counter()
     outcomes = Counter(str(j.get("outcome")) for j in journeys)
     bought_ids: set[int] = set()
     for j in journeys:
         outcome = str(j.get("outcome"))
         if outcome in NOT_JOINED:
             fates["not_joined"] += 1
+            status = j.get("join_status", j.get("challenge_status"))
+            not_joined[outcome if status is None else f"{outcome} ({status})"] += 1
         elif outcome in STILL_WAITING:
             fates["still_waiting"] += 1
         elif outcome in GAVE_UP:
@@ -110,8 +116,8 @@ def account(
             fates["admitted_not_bought"] += 1
             reasons[outcome] += 1
     joined = sum(1 for j in journeys if j.get("ticket"))
-    # A join whose answer never came (client timeout) may still have been queued.
-    unanswered_joins = sum(1 for j in journeys if j.get("join_status") == 0)
+    # A join whose answer never came (client timeout, proxy timeout) may still have been queued.
+    unanswered_joins = sum(1 for j in journeys if j.get("join_status") in ANSWER_LOST)
     user_ids = [j["user_id"] for j in journeys if j.get("user_id")]
     accounts = len(set(user_ids))
     checks = {
@@ -139,6 +145,7 @@ def account(
         "bought_but_answer_lost": dict(reasons_unseen),
         "fates": dict(fates),
         "not_bought_reasons": dict(reasons),
+        "not_joined_reasons": dict(not_joined),
         "outcomes": dict(outcomes),
         "checks": checks,
         "all_checks_pass": all(checks.values()),

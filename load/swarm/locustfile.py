@@ -1,4 +1,5 @@
-"""Swarm buyer (FastHttpUser): join a waiting room, poll, hold, pay - once each.
+"""Swarm buyer (FastHttpUser): solve the join's proof of work, join a waiting room, poll, hold,
+pay - once each.
 
 Run by `python -m load.swarm`, which starts the service, creates the events and the buyers'
 accounts (buyers have an account before the sale opens), and accounts for every buyer.
@@ -10,6 +11,10 @@ Environment (set by the runner):
   SWARM_POLL_SECONDS  seconds between queue polls (jittered ±20 %, Retry-After honoured)
   SWARM_PATIENCE_SECONDS  how long a buyer waits for admission before giving up
 
+The proof of work (GET challenge, solve, send X-PoW-Challenge/X-PoW-Nonce with the join) is
+load/pow_client.py, shared with load/surge; each journey records the CPU its solve took
+(`pow_cpu_ms`, the work a browser would do) and the difficulty the event asked for.
+
 Outcomes (the accounting's categories):
   paid                               admitted and bought
   sold_out, hold_conflicts, admission_rejected, admission_lapsed, payment_failed,
@@ -18,7 +23,8 @@ Outcomes (the accounting's categories):
   gave_up                            left the queue after SWARM_PATIENCE_SECONDS
   waiting_at_end                     still waiting when the run stopped
   <phase>_at_end                     any other journey the run's end interrupted
-  no_account, join_failed            never joined (errors, counted apart)
+  no_account, challenge_failed, join_failed
+                                     never joined (errors, counted apart)
 Buyers that end without buying leave the room (DELETE queue/{ticket}) so their slot is freed.
 """
 
@@ -37,6 +43,8 @@ import gevent
 import locust.runners
 from locust import events, task
 from locust.contrib.fasthttp import FastHttpUser
+
+from load.pow_client import solve_join_challenge
 
 EVENTS: list[int] = json.loads(os.environ.get("SWARM_EVENTS", "[]") or "[]")
 POLL_SECONDS = float(os.environ.get("SWARM_POLL_SECONDS", "3"))
@@ -147,12 +155,20 @@ class SwarmBuyer(FastHttpUser):  # type: ignore[misc]
         self.auth = {"Authorization": f"Bearer {token}"}
 
     def _wait_for_admission(self, j: dict[str, Any], eid: int) -> str:
+        pow_solution = solve_join_challenge(self.client, eid)
+        if pow_solution.challenge_status != 200:  # no challenge: a join would be refused
+            j["challenge_status"] = pow_solution.challenge_status
+            self._end(j, "challenge_failed")
+        j.update(
+            pow_difficulty=pow_solution.difficulty,
+            pow_cpu_ms=round(pow_solution.cpu_seconds * 1000, 2),
+        )
         r = self._call(
             "POST",
             f"/api/events/{eid}/queue",
             "/api/events/{event_id}/queue",
             (201,),
-            headers=self.auth,
+            headers={**self.auth, **pow_solution.headers},
         )
         if r.status_code != 201:
             j["join_status"] = r.status_code  # 0: no answer (it may still have been queued)

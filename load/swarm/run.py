@@ -1,9 +1,12 @@
 """`python -m load.swarm`: a distributed Locust surge of ≥ 10,000 buyers, accounted for.
 
 One Locust master and several worker processes on this box drive `--buyers` buyers arriving at
-`--buyers / --arrival-seconds` per second over several events (join → poll → hold → pay).
+`--buyers / --arrival-seconds` per second over several events (proof of work → join → poll →
+hold → pay). `--redis-cluster` runs the service on a fresh Redis Cluster (3 masters + 3
+replicas, RQ on its own redis-server), `--nginx` puts nginx in front of the web processes.
 Bounded: Locust stops after `--run-seconds`, payments get ≤ 30 s to settle, every process is
-stopped by PID. Writes docs/results/swarm.{md,json}, swarm_locust.html and swarm_stats.csv.
+stopped by PID. Writes docs/results/<name>.{md,json}, <name>_locust.html and <name>_stats*.csv,
+<name> saying the configuration (`swarm_cluster_nginx_pow14`, …; `--name` overrides it).
 """
 
 from __future__ import annotations
@@ -29,13 +32,22 @@ import httpx
 
 from booking.auth import hash_token, new_token
 from load.swarm.accounting import account, database_facts, joins_counted_by_redis, load_outcomes
+from load.swarm.distributed import (
+    NGINX_WORKERS,
+    RedisLayout,
+    nginx_in_front,
+    redis_cluster,
+    single_redis,
+)
 from load.swarm.report import markdown
 from load.swarm.stack import LIMITS_OFF, ROOT, Service, box_cpu, process_cpu_seconds
+from ops.nginx_proc import NginxProxy
 
 RESULTS = ROOT / "docs" / "results"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SETTLE_SECONDS = 30.0
 SAMPLE_SECONDS = 5.0
+LOCUST_START_SECONDS = 10.0  # from the sampler's start to Locust's first buyer, about
 ACCOUNT_SPARE_PER_WORKER = 100
 
 
@@ -59,6 +71,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--locust-workers", type=int, default=3)
     p.add_argument("--web-processes", type=int, default=2)
     p.add_argument("--rq-workers", type=int, default=4)
+    p.add_argument(
+        "--pow-difficulty",
+        type=int,
+        default=14,
+        help="proof-of-work bits each join costs (the service's default 14; 0 = off)",
+    )
+    p.add_argument(
+        "--redis-cluster",
+        action="store_true",
+        help="a fresh Redis Cluster (3 masters + 3 replicas) instead of one Redis",
+    )
+    p.add_argument(
+        "--cluster-base-port",
+        type=int,
+        default=None,
+        help="the cluster's nodes: this port + 0..5, RQ's redis-server + 6 (default: free"
+        " ports in 20000-29999)",
+    )
+    p.add_argument("--nginx", action="store_true", help="nginx in front of the web processes")
+    p.add_argument("--name", help="results file stem (default: from the configuration)")
     p.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
     p.add_argument(
         "--smoke", action="store_true", help="300 buyers in ≤ 60 s, results in a temp dir"
@@ -73,10 +105,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             args.out = Path(tempfile.mkdtemp(prefix="swarm-smoke-"))
     if args.arrival_seconds > 300 or args.run_seconds > 420:
         p.error("the run is bounded: --arrival-seconds ≤ 300, --run-seconds ≤ 420")
+    if args.name is None:  # the smoke's results go to a temporary directory: plain names
+        args.name = "swarm" if args.smoke else results_name(args)
     return args
 
 
+def results_name(args: argparse.Namespace) -> str:
+    """`swarm` plus what differs from the first runs (one Redis, uvicorn direct, no PoW)."""
+    parts = ["swarm"]
+    if args.redis_cluster:
+        parts.append("cluster")
+    if args.nginx:
+        parts.append("nginx")
+    if args.pow_difficulty:
+        parts.append(f"pow{args.pow_difficulty}")
+    if args.buyers != 10_000:
+        parts.append(f"{args.buyers}buyers")
+    return "_".join(parts)
+
+
 def create_events(service: Service, args: argparse.Namespace) -> list[int]:
+    """The events, each with its waiting room and `--pow-difficulty` (created on the web
+    processes directly: setup is not part of the measured traffic)."""
     ids = []
     per_row = 25 if args.seats_per_event % 25 == 0 else args.seats_per_event
     with httpx.Client(base_url=service.base_url, timeout=30, headers=service.admin()) as http:
@@ -95,6 +145,7 @@ def create_events(service: Service, args: argparse.Namespace) -> list[int]:
                         }
                     ],
                     "waiting_room_enabled": True,
+                    "pow_difficulty": args.pow_difficulty,
                 },
             )
             r.raise_for_status()
@@ -172,10 +223,14 @@ class CpuSampler(threading.Thread):
             self.samples.append(self.snapshot())
         self.samples.append(self.snapshot())
 
-    def summary(self, cores: int) -> dict[str, Any]:
-        """Per role: mean and peak share of one core over the windows; the box's busy share."""
+    def summary(self, cores: int, arrival_seconds: float) -> dict[str, Any]:
+        """Per role: mean and peak share of one core over the windows, and the mean over the
+        windows while buyers arrived (the run's first `arrival_seconds`, plus Locust's start:
+        the whole-run mean also counts the quiet tail); the box's busy share."""
         out: dict[str, Any] = {}
         pairs = list(zip(self.samples, self.samples[1:], strict=False))
+        t0 = self.samples[0]["t"] if self.samples else 0.0
+        arriving = [b["t"] - t0 <= arrival_seconds + LOCUST_START_SECONDS for _, b in pairs]
         for role in [*self.roles, "box"]:
             shares = []
             for a, b in pairs:
@@ -190,6 +245,11 @@ class CpuSampler(threading.Thread):
                 out[role] = {
                     "mean_pct_of_a_core": round(sum(shares) / len(shares), 1),
                     "peak_pct_of_a_core": round(max(shares), 1),
+                    "arrival_mean_pct_of_a_core": round(
+                        sum(v for v, a in zip(shares, arriving, strict=True) if a)
+                        / max(1, sum(arriving)),
+                        1,
+                    ),
                 }
         out["timeline"] = [
             {
@@ -206,14 +266,13 @@ class CpuSampler(threading.Thread):
 
 def run_locust(
     args: argparse.Namespace,
-    service: Service,
+    base_url: str,
     event_ids: list[int],
     out: Path,
     outcomes: Path,
 ) -> int:
-    """Master + workers; returns the master's exit code."""
+    """Master + workers against `base_url`; returns the master's exit code."""
     port = free_port()
-    base_url = service.base_url
     env = {
         **os.environ,
         "SWARM_EVENTS": json.dumps(event_ids),
@@ -232,7 +291,7 @@ def run_locust(
         "--headless", "-u", str(args.buyers), "-r", f"{rate:.3f}",
         "-t", f"{args.run_seconds}s", "--stop-timeout", "5",
         "--host", base_url,
-        "--html", str(out / "swarm_locust.html"), "--csv", str(outcomes / "locust"),
+        "--html", str(out / f"{args.name}_locust.html"), "--csv", str(outcomes / "locust"),
         "--only-summary",
     ]  # fmt: skip
     worker_cmd = [
@@ -322,30 +381,55 @@ def main(argv: list[str] | None = None) -> None:
     )
     redis_url = os.environ.get("SWARM_REDIS_URL", "redis://127.0.0.1:6379/10")
     work = Path(tempfile.mkdtemp(prefix="swarm-"))
-    service = Service(database_url, redis_url, args.web_processes, args.rq_workers, free_port())
     started = time.time()
     load_at_start = round(os.getloadavg()[0], 2)
-    print(f"swarm: starting the service ({service.log_dir})", flush=True)
+    layout: RedisLayout | None = None
+    service: Service | None = None
+    proxy: NginxProxy | None = None
     try:
+        if args.redis_cluster:
+            layout = redis_cluster(args.cluster_base_port)
+            assert layout.cluster is not None
+            args.cluster_base_port = layout.cluster.ports[0]
+            print(f"swarm: a Redis Cluster on ports {layout.cluster.ports}", flush=True)
+        else:
+            layout = single_redis(redis_url)
+        web_ports = [free_port() for _ in range(args.web_processes)]
+        service = Service(
+            database_url,
+            layout,
+            web_ports,
+            args.rq_workers,
+            args.pow_difficulty,
+            one_port=not args.nginx,
+        )
+        print(f"swarm: starting the service ({service.log_dir})", flush=True)
         service.start()
+        base_url = service.base_url
+        if args.nginx:
+            proxy = nginx_in_front(free_port(), service.web_ports, args.buyers)
+            base_url = proxy.url
         event_ids = create_events(service, args)
         # Each Locust worker takes every n-th account: a few spare ones absorb uneven shares.
         spare = ACCOUNT_SPARE_PER_WORKER * args.locust_workers
         accounts = asyncio.run(create_accounts(database_url, args.buyers + spare))
         (work / "accounts.json").write_text(json.dumps(accounts))
-        pids = service.pids()
-        redis_port = redis_url.rsplit(":", 1)[1].split("/")[0]
-        roles = {
-            **pids,
-            "redis": find_pids(f"redis-server 127.0.0.1:{redis_port}")
-            or find_pids(f"redis-server *:{redis_port}")
-            or find_pids(f"--port {redis_port}"),
-            "postgres_all_sessions": find_pids("postgres"),
-        }
+        roles: dict[str, list[int]] = {**service.pids(), **layout.pids()}
+        if layout.cluster is None:
+            redis_port = redis_url.rsplit(":", 1)[1].split("/")[0]
+            roles["redis"] = (
+                find_pids(f"redis-server 127.0.0.1:{redis_port}")
+                or find_pids(f"redis-server *:{redis_port}")
+                or find_pids(f"--port {redis_port}")
+            )
+        if proxy is not None:
+            roles["nginx"] = proxy.pids()
+        roles["postgres_all_sessions"] = find_pids("postgres")
         rate = args.buyers / args.arrival_seconds
         print(
             f"swarm: {args.buyers} buyers at {rate:.1f}/s over {args.arrival_seconds:.0f} s,"
-            f" {args.locust_workers} Locust workers, events {event_ids}",
+            f" {args.locust_workers} Locust workers, events {event_ids}, PoW"
+            f" {args.pow_difficulty} bits, against {base_url}",
             flush=True,
         )
         # Locust's own pids are only known once it starts: sample them by name.
@@ -359,15 +443,21 @@ def main(argv: list[str] | None = None) -> None:
 
         threading.Thread(target=watch_locust, daemon=True).start()
         sampler.start()
-        code = run_locust(args, service, event_ids, args.out, work)
+        code = run_locust(args, base_url, event_ids, args.out, work)
         sampler.stop_event.set()
         sampler.join(timeout=10)
         locust_seconds = time.monotonic() - locust_started
         asyncio.run(settle(database_url, event_ids))
         db = asyncio.run(database_facts(database_url, event_ids))
-        joins = joins_counted_by_redis(redis_url, event_ids)
+        joins = joins_counted_by_redis(layout, event_ids)
+        spread = layout.spread(event_ids)
     finally:
-        service.stop()
+        if proxy is not None:
+            proxy.stop()
+        if service is not None:
+            service.stop()
+        if layout is not None:
+            layout.stop()
     journeys = load_outcomes(work)
     accounting = account(journeys, db, joins, args.buyers)
     accounting["locust_pids_sampled"] = len(sampler.roles["locust"])
@@ -383,6 +473,7 @@ def main(argv: list[str] | None = None) -> None:
             **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "arrival_rate_per_second": round(args.buyers / args.arrival_seconds, 1),
             "server_env_limits_off": LIMITS_OFF,
+            "nginx_workers": NGINX_WORKERS if args.nginx else 0,
             "loadavg_1m_at_start": load_at_start,
             "hold_seconds": 60,
             "payment_latency_ms": 200,
@@ -393,17 +484,18 @@ def main(argv: list[str] | None = None) -> None:
         "accounting": accounting,
         "database": {k: v for k, v in db.items() if k != "paid_user_ids"},
         "journeys": journey_figures(journeys),
-        "cpu": sampler.summary(cores),
+        "cpu": sampler.summary(cores, args.arrival_seconds),
+        "redis_cluster_spread": spread,
         "routes": route_stats(work / "locust_stats.csv"),
         "load_over_time": load_over_time(work / "locust_stats_history.csv"),
     }
-    (args.out / "swarm.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "swarm.md").write_text(markdown(report))
+    (args.out / f"{args.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(report))
     for name in ("stats", "stats_history"):
         source = work / f"locust_{name}.csv"
         if source.exists():
-            (args.out / f"swarm_{name}.csv").write_text(source.read_text())
-    print((args.out / "swarm.md").read_text(), flush=True)
+            (args.out / f"{args.name}_{name}.csv").write_text(source.read_text())
+    print((args.out / f"{args.name}.md").read_text(), flush=True)
     print(f"swarm: results in {args.out}; outcome files in {work}", flush=True)
     if not accounting["all_checks_pass"]:
         raise SystemExit("swarm: the accounting check failed (see swarm.md)")
@@ -421,6 +513,7 @@ def journey_figures(journeys: list[dict[str, Any]]) -> dict[str, Any]:
         return {"n": len(values), "p50": round(pick(0.5), 2), "p95": round(pick(0.95), 2)}
 
     waits = [j["admitted_at"] - j["joined_at"] for j in journeys if "admitted_at" in j]
+    pow_ms = [float(j["pow_cpu_ms"]) for j in journeys if j.get("pow_difficulty")]
     pays = [j["settled_at"] - j["pay_requested_at"] for j in journeys if "settled_at" in j]
     starts = [j["started"] for j in journeys]
     # Concurrent buyers: journeys in progress, sampled every second of the run.
@@ -435,6 +528,8 @@ def journey_figures(journeys: list[dict[str, Any]]) -> dict[str, Any]:
         "admission_wait_seconds": quantiles(waits),
         "payment_request_to_settled_seconds": quantiles(pays),
         "peak_concurrent_buyers": concurrent,
+        "pow_solve_cpu_ms": quantiles(pow_ms),
+        "pow_solve_cpu_seconds_total": round(sum(pow_ms) / 1000, 1),
         "polls_per_waiting_buyer": quantiles(
             [float(j.get("polls", 0)) for j in journeys if "ticket" in j]
         ),

@@ -1,6 +1,8 @@
 """The service under the swarm: web processes, RQ workers, their processes' CPU from /proc.
 
-Its own database and Redis db (both emptied first); every wait is bounded; stopped by PID.
+Its own database and Redis (both emptied first; see distributed.py for the Redis layouts);
+every wait is bounded; stopped by PID. Web processes: one uvicorn with `--workers N` on one port,
+or (behind nginx) N single-process uvicorns on ports of their own for nginx to balance.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-import redis
 
 from booking.db import recreate_database
+from load.swarm.distributed import RedisLayout
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "swarm-admin-token"
@@ -26,12 +28,11 @@ STARTUP_SECONDS = 60.0
 STOP_SECONDS = 10.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# Limits other parts of the service add against abuse, switched off: the swarm's 10,000 buyers
-# come from one address and solve no proof-of-work (names unknown to this version are ignored).
+# Per-address limits switched off: the swarm's 10,000 buyers all come from 127.0.0.1. The proof
+# of work stays on (POW_DIFFICULTY, set per run): the buyers solve it.
 LIMITS_OFF = {
     "ACCOUNTS_PER_IP_PER_MINUTE": "0",
     "JOINS_PER_IP_PER_MINUTE": "0",
-    "POW_DIFFICULTY": "0",
     "MAX_SEATS_PER_BUYER": "0",
 }
 
@@ -62,19 +63,28 @@ def box_cpu() -> tuple[float, float]:
 
 class Service:
     def __init__(
-        self, database_url: str, redis_url: str, web_processes: int, rq_workers: int, port: int
+        self,
+        database_url: str,
+        redis: RedisLayout,
+        web_ports: list[int],
+        rq_workers: int,
+        pow_difficulty: int,
+        *,
+        one_port: bool,
     ) -> None:
+        """`one_port`: one uvicorn with a worker per entry of `web_ports` on web_ports[0];
+        otherwise one uvicorn process per port."""
         self.database_url = database_url
-        self.redis_url = redis_url
-        self.port = port
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.web_processes = web_processes
+        self.redis = redis
+        self.web_ports = web_ports[:1] if one_port else web_ports
+        self.web_processes = len(web_ports)
+        self.base_url = f"http://127.0.0.1:{web_ports[0]}"
         self.rq_workers = rq_workers
         self.log_dir = Path(tempfile.mkdtemp(prefix="swarm-service-"))
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
+            **redis.env(),
             "RQ_QUEUE": "swarm",
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "ADMISSION_SECRET": "swarm-admission-secret-of-sufficient-length",
@@ -89,9 +99,10 @@ class Service:
             # (set at all, even empty, it writes them into the working directory).
             "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="swarm-metrics-"),
             "PYTHONUNBUFFERED": "1",
+            "POW_DIFFICULTY": str(pow_difficulty),
             **LIMITS_OFF,
         }
-        self.web: subprocess.Popen[bytes] | None = None
+        self.webs: list[subprocess.Popen[bytes]] = []
         self.workers: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
 
@@ -104,41 +115,48 @@ class Service:
 
     def start(self) -> None:
         asyncio.run(asyncio.wait_for(recreate_database(self.database_url), timeout=60))
-        with redis.Redis.from_url(self.redis_url, socket_timeout=10) as client:
-            client.flushdb()
-        self.web = self._spawn(
-            "web",
-            [
-                "-m", "uvicorn", "booking.asgi:app",
-                "--host", "127.0.0.1", "--port", str(self.port),
-                "--workers", str(self.web_processes),
-                "--log-level", "warning", "--no-access-log",
-                "--backlog", "8192", "--timeout-keep-alive", "30",
-            ],
-        )  # fmt: skip
+        if self.redis.cluster is None:
+            with self.redis.client() as client:
+                client.flushdb()
+        else:
+            self.redis.cluster.flush()  # a fresh cluster; emptied all the same
+        self.webs = [self._spawn(f"web-{port}", self._uvicorn(port)) for port in self.web_ports]
         self.workers = [
             self._spawn(f"rq{i}", ["-m", "workers.run"]) for i in range(self.rq_workers)
         ]
         deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if self.web.poll() is not None:
-                raise RuntimeError(f"web exited ({self.web.returncode}); logs: {self.log_dir}")
-            try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"web not ready in {STARTUP_SECONDS}s; logs: {self.log_dir}")
-            time.sleep(0.2)
+        for port, web in zip(self.web_ports, self.webs, strict=True):
+            while not self._ready(port):
+                if web.poll() is not None:
+                    raise RuntimeError(f"web exited ({web.returncode}); logs: {self.log_dir}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"web not ready in {STARTUP_SECONDS}s; logs: {self.log_dir}")
+                time.sleep(0.2)
+
+    def _uvicorn(self, port: int) -> list[str]:
+        workers = 1 if len(self.web_ports) > 1 else self.web_processes
+        return [
+            "-m", "uvicorn", "booking.asgi:app",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers),
+            "--log-level", "warning", "--no-access-log",
+            "--backlog", "8192", "--timeout-keep-alive", "30",
+        ]  # fmt: skip
+
+    @staticmethod
+    def _ready(port: int) -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def pids(self) -> dict[str, list[int]]:
-        """Process ids by role (the uvicorn supervisor's children are the web processes)."""
-        web = [] if self.web is None else [self.web.pid, *children(self.web.pid)]
+        """Process ids by role (a uvicorn supervisor's children are web processes too)."""
+        web = [pid for w in self.webs for pid in (w.pid, *children(w.pid))]
         return {"web": web, "rq_workers": [w.pid for w in self.workers]}
 
     def stop(self) -> None:
-        procs = [p for p in [self.web, *self.workers] if p is not None]
+        procs = [*self.webs, *self.workers]
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
