@@ -1,4 +1,5 @@
-"""Bearer tokens that name their user: `ft1.<user id>.<issued at>.<secret>.<mac>`.
+"""Bearer tokens: made once (users at sign-up, operators), stored only as a SHA-256 hash; a
+user's token names its user: `ft1.<user id>.<issued at>.<secret>.<mac>`.
 
 In a surge every buyer's first request (the join) comes with a token no web process has seen,
 and looking it up cost a PostgreSQL query per join. A token issued by `issue` carries its user id
@@ -17,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 
 PREFIX = "ft1"
 _CLOCK_SKEW_SECONDS = 5
@@ -37,6 +39,10 @@ def _tag(key: bytes, signed: str) -> str:
 def issue(key: bytes, user_id: int, issued_at: int, secret: str) -> str:
     signed = f"{PREFIX}.{user_id}.{issued_at}.{secret}"
     return f"{signed}.{_tag(key, signed)}"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def stored_secret(token: str) -> str:
@@ -64,3 +70,9 @@ def fresh_user(key: bytes, token: str, now: float, fresh_seconds: float) -> int 
     if not hmac.compare_digest(tag, _tag(key, signed)):
         return None
     return int(user)
+
+
+def hash_token(token: str) -> bytes:
+    """What `users.token_hash` keeps for a token: the SHA-256 of its random secret (the whole
+    token for one without the `ft1` form). 256-bit random values need no password stretching."""
+    return hashlib.sha256(stored_secret(token).encode()).digest()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from load.accounts import create_users
 from load.costbench import fixtures, rounds, servers, wrk
 from load.costbench.measure import Phase, Row
 from load.costbench.rounds import Options
@@ -36,14 +37,14 @@ def _phases(service: Stack, opts: Options) -> list[Phase]:
     )
     seats = asyncio.run(fixtures.seat_ids(service.database_url, hold_event))
     # One buyer per 10 seats (the per-buyer cap is turned off anyway).
-    holders = asyncio.run(fixtures.create_users(service.database_url, len(seats) // 10 + 1))
+    holders = asyncio.run(create_users(service.database_url, len(seats) // 10 + 1, "bench"))
     tickets = asyncio.run(fixtures.join_tickets(service.redis_url, poll_event, POLL_TICKETS))
     per_join = opts.join_users_per_round
     per_hold = opts.holds_per_round
 
     def join_lines(r: int) -> list[str]:
         # Signed up just now, as in a surge: each round's joiners are made right before it.
-        users = asyncio.run(fixtures.create_users(service.database_url, per_join))
+        users = asyncio.run(create_users(service.database_url, per_join, "bench"))
         return [f"/api/events/{join_event}/queue\t{token}" for _, token in users]
 
     def hold_lines(r: int) -> list[str]:

@@ -1,9 +1,8 @@
-"""Benchmark data: users with real bearer tokens, events, queue tickets, data files for wrk."""
+"""Benchmark data (users: load/accounts.py): events, queue tickets, data files for wrk."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,43 +10,10 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from booking.auth import hash_token, new_token
-from booking.bearer_tokens import issue, mac_key
-from booking.settings import ENV_DEFAULTS
 from load.harness import ADMIN_TOKEN
 from waitingroom import RoomConfig, WaitingRoom
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-# The service runs with the development SESSION_SECRET (the harness sets none), which keys the
-# tag of the tokens it issues; the bench issues the same tokens a sign-up would get.
-TOKEN_KEY = mac_key(ENV_DEFAULTS["SESSION_SECRET"])
-
-
-async def create_users(database_url: str, count: int) -> list[tuple[int, str]]:
-    """`count` users inserted in bulk, as `POST /api/users` makes them; returns (id, bearer
-    token) pairs (tokens as issued now: booking/bearer_tokens.py)."""
-    tag = uuid.uuid4().hex[:8]
-    secrets = [new_token() for _ in range(count)]
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "INSERT INTO users (name, email, token_hash)"
-            " SELECT 'bench', 'bench.' || $1 || '.' || i || '@example.com', h"
-            " FROM unnest($2::bytea[]) WITH ORDINALITY AS t(h, i)"
-            " RETURNING id, token_hash, floor(extract(epoch FROM created_at))::bigint AS issued",
-            tag,
-            [hash_token(s) for s in secrets],
-        )
-    finally:
-        await conn.close()
-    by_hash = {bytes(r["token_hash"]): (int(r["id"]), int(r["issued"])) for r in rows}
-    users = []
-    for secret in secrets:
-        user_id, issued = by_hash[hash_token(secret)]
-        users.append((user_id, issue(TOKEN_KEY, user_id, issued, secret)))
-    return users
 
 
 def create_event(

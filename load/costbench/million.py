@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from load.accounts import create_users
 from load.costbench import fixtures, report, rounds, servers, wrk
 from load.costbench.measure import Phase
 from load.costbench.rounds import Options
@@ -221,7 +222,7 @@ def main(opts: Options, size: int) -> list[Path]:
 
         small_tickets, big_tickets = asyncio.run(fill())
         per = opts.join_users_per_round
-        joiners = asyncio.run(fixtures.create_users(service.database_url, 2 * per * opts.rounds))
+        joiners = asyncio.run(create_users(service.database_url, 2 * per * opts.rounds, "bench"))
 
         def join_phase(name: str, event: int, offset: int) -> Phase:
             def lines(r: int) -> list[str]:

@@ -30,7 +30,6 @@ import asyncio
 import csv
 import os
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import asyncpg
 import httpx
 import redis
 
-from booking.auth import hash_token, new_token
+from load.accounts import insert_users
 from load.harness import RESULTS, Stack, create_event, machine
 
 SETTLE_TIMEOUT_SECONDS = 60.0
@@ -80,17 +79,10 @@ class Hold:
 
 async def seed(url: str, event_id: int, count: int) -> list[Hold]:
     """`count` buyers, each with a bearer token and a valid hold on one seat of the event."""
-    tokens = [new_token() for _ in range(count)]
     conn = await asyncpg.connect(url)
     try:
         async with conn.transaction():
-            users = await conn.fetch(
-                "INSERT INTO users (name, email, token_hash)"
-                " SELECT 'Payer', 'payer.' || n || '.' || $2 || '@example.com', h"
-                " FROM unnest($1::bytea[]) WITH ORDINALITY AS t(h, n) RETURNING id, token_hash",
-                [hash_token(t) for t in tokens],
-                uuid.uuid4().hex,
-            )
+            users = await insert_users(conn, count, "Payer")
             rows = await conn.fetch(
                 "WITH s AS (SELECT id, row_number() OVER (ORDER BY id) k FROM seats"
                 "           WHERE event_id = $1),"
@@ -103,12 +95,11 @@ async def seed(url: str, event_id: int, count: int) -> list[Hold]:
                 "        SELECT rk.id, s.id FROM rk JOIN s USING (k))"
                 " SELECT rk.id, rk.user_id FROM rk ORDER BY rk.id",
                 event_id,
-                [u["id"] for u in users],
+                [user_id for user_id, _ in users],
             )
     finally:
         await conn.close()
-    by_hash = {hash_token(t): t for t in tokens}
-    token_of = {u["id"]: by_hash[bytes(u["token_hash"])] for u in users}
+    token_of = dict(users)
     return [Hold(r["id"], token_of[r["user_id"]]) for r in rows]
 
 

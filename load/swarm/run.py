@@ -30,7 +30,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from booking.auth import hash_token, new_token
+from load.accounts import create_users
 from load.swarm.accounting import account, database_facts, joins_counted_by_redis, load_outcomes
 from load.swarm.distributed import (
     NGINX_WORKERS,
@@ -163,21 +163,11 @@ def create_events(service: Service, args: argparse.Namespace) -> list[int]:
 
 
 async def create_accounts(database_url: str, n: int) -> list[list[Any]]:
-    """n buyer accounts straight into PostgreSQL (as the API creates them: SHA-256 of a random
-    bearer token); returns [[user id, token], ...] for the Locust workers."""
-    tokens = [new_token() for _ in range(n)]
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "INSERT INTO users (name, email, token_hash)"
-            " SELECT 'Swarm buyer', 'swarm.' || i || '@example.com', h"
-            " FROM unnest($1::bytea[]) WITH ORDINALITY AS t(h, i) RETURNING id, token_hash",
-            [hash_token(t) for t in tokens],
-        )
-    finally:
-        await conn.close()
-    ids = {bytes(r["token_hash"]): int(r["id"]) for r in rows}
-    return [[ids[hash_token(t)], t] for t in tokens]
+    """n buyer accounts straight into PostgreSQL (load/accounts.py); returns
+    [[user id, token], ...] for the Locust workers."""
+    return [
+        [user_id, token] for user_id, token in await create_users(database_url, n, "Swarm buyer")
+    ]
 
 
 def find_pids(match: str) -> list[int]:
