@@ -1,31 +1,19 @@
-"""Bearer tokens: issued once at user creation, stored only as a SHA-256 hash. Browsers may
-instead send the session cookie (booking/sessions.py)."""
+"""Who sent a request: a bearer token (its form and hash: booking/bearer_tokens.py) or, from a
+browser, the session cookie (booking/sessions.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 import time
 
 from starlette.requests import Request
 
-from booking.bearer_tokens import fresh_user, stored_secret
+from booking.bearer_tokens import fresh_user, hash_token
 from booking.errors import Problem
 from booking.services import services
 from booking.sessions import COOKIE_NAME, session_user_id
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> bytes:
-    """What `users.token_hash` keeps for a token: the SHA-256 of its random secret (the whole
-    token for one without the `ft1` form). 256-bit random values need no password stretching."""
-    return hashlib.sha256(stored_secret(token).encode()).digest()
 
 
 def bearer_token(request: Request) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 from starlette.requests import Request
 
-from booking.auth import bearer_token, hash_token, new_token
+from booking.auth import bearer_token
+from booking.bearer_tokens import hash_token, new_token
 from booking.domain_errors import NotAnOperator, OperatorExists, OperatorNotFound
 from booking.services import services
 

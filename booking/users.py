@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from booking.auth import hash_token, new_token
-from booking.bearer_tokens import issue
+from booking.bearer_tokens import hash_token, issue, new_token
 from booking.domain_errors import EmailTaken, UserNotFound
 
 

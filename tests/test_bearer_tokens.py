@@ -9,8 +9,7 @@ import secrets
 import asyncpg
 import httpx
 
-from booking.auth import hash_token
-from booking.bearer_tokens import fresh_user, issue, mac_key, stored_secret
+from booking.bearer_tokens import fresh_user, hash_token, issue, mac_key, stored_secret
 from tests.conftest import bearer, make_user
 
 

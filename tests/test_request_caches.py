@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from booking.auth import hash_token
 from booking.bearer_cache import BearerCache
 from booking.bearer_lookup import BearerLookup
+from booking.bearer_tokens import hash_token
 from booking.domain_errors import EventNotFound
 from booking.events import SeatBlock, create_event
 from booking.room_cache import RoomCache

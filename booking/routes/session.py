@@ -13,7 +13,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from booking import buyer_models as out
-from booking.auth import hash_token, same_origin
+from booking.auth import same_origin
+from booking.bearer_tokens import hash_token
 from booking.defence import limit_new_accounts
 from booking.errors import Problem
 from booking.openapi import Operation, operation
