@@ -25,6 +25,7 @@ from booking.core_services import install
 from booking.db import create_pool
 from booking.defence import build_defence
 from booking.errors import EXCEPTION_HANDLERS
+from booking.hold_batch import HoldBatcher
 from booking.jobqueue import JobQueue
 from booking.linestatus import LineStatusCache
 from booking.metrics import HttpMetricsMiddleware
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             provider=provider,
             jobs=jobs,
             seat_cache=build_seat_cache(settings, redis_client),
+            holds=HoldBatcher(pool, settings.hold_seconds, settings.max_seats_per_buyer),
             room_cache=room_cache,
             bearer_lookup=BearerLookup(pool),
             line_status=LineStatusCache(pool, redis_client, waiting_room.key_prefix),

@@ -1,8 +1,8 @@
 """Redis side effects after a PostgreSQL commit: tried once, briefly, never failing the request.
 
 Once PostgreSQL has committed a hold or a cancel the client must hear so (201/200); a retry after
-a 503 would only meet its own seats. Each side effect has a repair path instead: the full sweep
-for a lost expiry entry, the cache's staleness bound for a lost invalidation.
+a 503 would only meet its own seats. Each side effect has a repair path instead (the cache's
+staleness bound for a lost seat-map invalidation).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ SIDE_EFFECT_TIMEOUT_SECONDS = 1.0
 async def best_effort(what: str, action: Awaitable[object]) -> bool:
     """Await `action`; on a Redis error or timeout log it and return False."""
     try:
-        await asyncio.wait_for(action, SIDE_EFFECT_TIMEOUT_SECONDS)
+        async with asyncio.timeout(SIDE_EFFECT_TIMEOUT_SECONDS):  # no extra task, unlike wait_for
+            await action
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("%s skipped (repaired later): %r", what, exc)
         return False

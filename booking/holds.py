@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 
 from booking.domain_errors import BuyerSeatCapReached, SeatsUnavailable, UnknownSeats
+from booking.hold_batch import HoldBatcher, HoldRequest
 
 
 @dataclass(frozen=True)
@@ -19,10 +20,36 @@ class Hold:
     amount_cents: int
 
 
+# PostgreSQL's expires_at is the expiry schedule: the workers release the due holds every
+# EXPIRY_SWEEP_INTERVAL_SECONDS through the partial index reservations_overdue (001_schema.sql),
+# oldest first, a batch at a time; rows another transaction has locked (a payment extending the
+# hold, a hold expiring it lazily) are skipped and decided there or at the next sweep. So a hold
+# writes nothing but its own transaction, and a cancel nothing but its own.
+_EXPIRE_DUE = """
+UPDATE reservations r SET status = 'expired'
+FROM (
+    SELECT id FROM reservations
+    WHERE status = 'held' AND expires_at <= now()
+    ORDER BY expires_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+) due
+WHERE r.id = due.id AND r.status = 'held'
+RETURNING r.id, r.event_id
+"""
+
+
+async def expire_due(conn: asyncpg.Connection, limit: int) -> list[tuple[int, int]]:
+    """Expire up to `limit` held reservations past their expiry (the oldest first); returns
+    (reservation id, event id) of each expired now. Idempotent; safe to run concurrently."""
+    rows = await conn.fetch(_EXPIRE_DUE, limit)
+    return [(int(r["id"]), int(r["event_id"])) for r in rows]
+
+
 async def expire_overdue(conn: asyncpg.Connection) -> list[int]:
-    """Mark every held reservation past its expiry as expired (the sweeper's full pass; a hold
-    expires the overdue holds on its own seats inside hold_seats). Idempotent; returns the ids
-    expired now."""
+    """Mark every held reservation past its expiry as expired (the sweeper's full pass, unbatched:
+    the backstop of the due sweep above; a hold also expires the overdue holds on its own seats
+    inside hold_seats). Idempotent; returns the ids expired now."""
     rows = await conn.fetch(
         "UPDATE reservations SET status = 'expired'"
         " WHERE status = 'held' AND expires_at <= now() RETURNING id"
@@ -30,27 +57,15 @@ async def expire_overdue(conn: asyncpg.Connection) -> list[int]:
     return [r["id"] for r in rows]
 
 
-# booking/migrations/006_hold_in_one_call.sql: the cap lock and count, the seat locks in id order,
-# the taken check, the overdue expiry and the inserts, in one round trip and one transaction.
-_HOLD_SEATS = "SELECT * FROM hold_seats($1, $2, $3::bigint[], $4, $5)"
-
-
-async def create_hold(
-    pool: asyncpg.Pool,
-    user_id: int,
-    event_id: int,
-    seat_ids: list[int],
-    hold_seconds: int,
-    max_seats_per_buyer: int = 0,
-) -> Hold:
+async def create_hold(holds: HoldBatcher, user_id: int, event_id: int, seat_ids: list[int]) -> Hold:
     """Hold every seat in `seat_ids` for the user, or raise SeatsUnavailable naming the taken
     ones, UnknownSeats, or BuyerSeatCapReached when the buyer's seats in the event would exceed
-    the event's cap (its max_seats_per_buyer, else `max_seats_per_buyer`; 0 = no cap)."""
+    the event's cap (its max_seats_per_buyer, else the batcher's default; 0 = no cap). One call
+    of hold_seats() (migration 006), sent alone or with the process's concurrent holds
+    (booking/hold_batch.py)."""
     wanted = sorted(set(seat_ids))  # hold_seats wants them distinct and in lock order
     try:
-        row = await pool.fetchrow(
-            _HOLD_SEATS, user_id, event_id, wanted, float(hold_seconds), max_seats_per_buyer
-        )
+        row = await holds.hold(HoldRequest(user_id, event_id, wanted))
     except asyncpg.UniqueViolationError as exc:
         # The database's own guard: should the locking in hold_seats ever be bypassed.
         raise SeatsUnavailable("a seat was taken concurrently") from exc

@@ -42,6 +42,14 @@ HTTP_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 HOLDS_CREATED = Counter("holds_created_total", "Holds created")
+HOLD_BATCH_SIZE = Histogram(
+    "hold_batch_size",
+    "Holds sent to PostgreSQL in one call and transaction (booking/hold_batch.py)",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+HOLD_BATCHES_RETRIED = Counter(
+    "hold_batches_retried_total", "Hold batches that failed as a whole and went one by one"
+)
 HOLD_CONFLICTS = Counter("hold_conflicts_total", "Holds refused because a seat was taken (409)")
 HOLDS_CANCELLED = Counter(
     "holds_cancelled_total", "Holds cancelled by their owner (not paid reservations refunded)"

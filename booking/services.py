@@ -21,6 +21,7 @@ from booking.bearer_cache import BearerCache
 from booking.bearer_lookup import BearerLookup
 from booking.cache import SeatCache
 from booking.core_services import CoreServices, find_core_services
+from booking.hold_batch import HoldBatcher
 from booking.linestatus import LineStatusCache
 from booking.openapi import build_openapi
 from booking.provider import PaymentProvider
@@ -52,6 +53,7 @@ class Services(CoreServices):
     provider_pool: asyncpg.Pool  # `pool` itself unless PROVIDER_DATABASE_URL
     provider: PaymentProvider
     seat_cache: SeatCache
+    holds: HoldBatcher  # the process's holds, sent to PostgreSQL in batches
     room_cache: RoomCache
     bearer_lookup: BearerLookup
     line_status: LineStatusCache

@@ -1,5 +1,6 @@
 """The per-buyer seat cap under concurrency, at the domain level (booking.holds.create_hold on
-real PostgreSQL): each hold on its own connection, all at once."""
+real PostgreSQL): all at once, each hold in its own transaction on its own connection, or
+together in the batches of one process (booking/hold_batch.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncpg
 import pytest
 
 from booking.domain_errors import BuyerSeatCapReached
+from booking.hold_batch import HoldBatcher
 from booking.holds import Hold, create_hold
 
 CAP = 4
@@ -39,15 +41,25 @@ async def new_event_and_buyer(db: asyncpg.Pool, seats: int) -> tuple[int, int, l
     return event, buyer, sorted(seat_ids)
 
 
-async def test_racing_holds_of_one_buyer_stay_within_the_cap(database_url: str) -> None:
+@pytest.mark.parametrize(
+    ("max_batch", "max_in_flight"),
+    [(1, RACERS), (4, 1), (RACERS, 1)],
+    ids=["own-transactions", "batches-of-4", "batched"],
+)
+async def test_racing_holds_of_one_buyer_stay_within_the_cap(
+    database_url: str, max_batch: int, max_in_flight: int
+) -> None:
     pool = await asyncpg.create_pool(database_url, min_size=RACERS, max_size=RACERS)
     assert pool is not None
+    # max_batch 1: every hold its own transaction, racing on the cap's advisory lock; else the
+    # first goes alone and the others queue behind it into batches.
+    holds = HoldBatcher(pool, 600, 0, max_batch=max_batch, max_in_flight=max_in_flight)
     try:
         event, buyer, seats = await new_event_and_buyer(pool, 2 * RACERS)
 
         async def hold(i: int) -> Hold | BuyerSeatCapReached:
             try:
-                return await create_hold(pool, buyer, event, seats[2 * i : 2 * i + 2], 600)
+                return await create_hold(holds, buyer, event, seats[2 * i : 2 * i + 2])
             except BuyerSeatCapReached as refused:
                 return refused
 
@@ -68,9 +80,10 @@ async def test_racing_holds_of_one_buyer_stay_within_the_cap(database_url: str) 
 
 async def test_the_cap_counts_what_the_buyer_already_holds(db: asyncpg.Pool) -> None:
     event, buyer, seats = await new_event_and_buyer(db, 6)
-    await create_hold(db, buyer, event, seats[:3], 600)
+    holds = HoldBatcher(db, 600, 0)
+    await create_hold(holds, buyer, event, seats[:3])
     with pytest.raises(BuyerSeatCapReached) as refused:
-        await create_hold(db, buyer, event, seats[3:5], 600)
+        await create_hold(holds, buyer, event, seats[3:5])
     assert refused.value.facts == {"cap": CAP, "owned": 3}
-    hold = await create_hold(db, buyer, event, seats[5:6], 600)
+    hold = await create_hold(holds, buyer, event, seats[5:6])
     assert hold.amount_cents == 100 and hold.seat_ids == seats[5:6]

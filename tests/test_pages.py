@@ -48,6 +48,7 @@ def build_app() -> Starlette:
             provider=backend,
             jobs=backend,
             seat_cache=backend,
+            holds=backend,
             room_cache=backend,
             bearer_lookup=backend,
             line_status=backend,

@@ -6,7 +6,7 @@ may race each other and a payment for the same hold.
 
 Metrics are recorded in the worker process itself and served on WORKER_METRICS_PORT:
 rq_job_duration_seconds for every job, payment_outcomes_total / payment_job_seconds,
-holds_expired_total{by=job|sweeper} (job: the expiry schedule; sweeper: the full scan).
+holds_expired_total{by=job|sweeper} (job: the due sweep, every second; sweeper: the full scan).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from booking import metrics
-from booking.expiries import expiry_key, pop_due, reschedule
-from booking.holds import expire_overdue
+from booking.holds import expire_due, expire_overdue
 from booking.jobqueue import JobQueue
 from booking.payments import complete_payment, refunds_owed, settle_refund, stranded_payments
 from booking.statuses import PaymentStatus
@@ -67,50 +66,30 @@ def complete_payment_job(payment_id: int, trace_carrier: dict[str, str] | None =
         return rt.run(_complete_payment(rt, payment_id))
 
 
-async def _expire_due(rt: Runtime, now: float) -> int:
-    """Release the holds whose scheduled expiry is due, a batch at a time (a surge's holds all
-    expire together); put back those a payment extended."""
+async def _expire_due(rt: Runtime) -> int:
+    """Release the holds past their expiry, a batch at a time (a surge's holds all expire
+    together): PostgreSQL's expires_at is the schedule (booking/holds.py)."""
     released = 0
     for _ in range(EXPIRY_BATCHES_PER_RUN):
-        count, more = await _expire_batch(rt, now)
-        released += count
-        if not more:
+        async with rt.pool.acquire() as conn:
+            batch = await expire_due(conn, EXPIRY_BATCH)
+        if batch:
+            released += len(batch)
+            metrics.HOLDS_EXPIRED.labels("job").inc(len(batch))
+            await after_release(rt, [event_id for _, event_id in batch])
+        if len(batch) < EXPIRY_BATCH:
             break
     return released
-
-
-async def _expire_batch(rt: Runtime, now: float) -> tuple[int, bool]:
-    key = expiry_key(rt.settings.rq_queue)
-    due = await pop_due(rt.redis, key, now, EXPIRY_BATCH)
-    if not due:
-        return 0, False
-    async with rt.pool.acquire() as conn:
-        released = await conn.fetch(
-            "UPDATE reservations SET status = 'expired'"
-            " WHERE id = ANY($1::bigint[]) AND status = 'held' AND expires_at <= now()"
-            " RETURNING id, event_id",
-            due,
-        )
-        later = await conn.fetch(
-            "SELECT id, expires_at FROM reservations"
-            " WHERE id = ANY($1::bigint[]) AND status = 'held' AND expires_at > now()",
-            due,
-        )
-    await reschedule(rt.redis, key, {r["id"]: r["expires_at"] for r in later})
-    if released:
-        metrics.HOLDS_EXPIRED.labels("job").inc(len(released))
-        await after_release(rt, [int(r["event_id"]) for r in released])
-    return len(released), len(due) == EXPIRY_BATCH
 
 
 def expire_due_holds_job() -> int:
     rt = runtime()
     with _timed("expire_due_holds"):
-        return rt.run(_expire_due(rt, time.time()))
+        return rt.run(_expire_due(rt))
 
 
 async def _sweep(rt: Runtime) -> tuple[int, list[int]]:
-    """Expire every overdue hold (whatever Redis lost), finish owed refunds; return how many
+    """Expire every overdue hold (the due sweep's backstop), finish owed refunds; return how many
     holds were released and the payments pending too long."""
     settings = rt.settings
     async with rt.pool.acquire() as conn:

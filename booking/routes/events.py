@@ -88,20 +88,13 @@ async def post_hold(request: Request) -> JSONResponse:
         raise NotOnSale(event_id, sale.status)
     await require_admission(request, user_id, sale.room)
     try:
-        hold = await create_hold(
-            services(request).pool,
-            user_id,
-            event_id,
-            body.seat_ids,
-            settings.hold_seconds,
-            settings.max_seats_per_buyer,
-        )
+        hold = await create_hold(services(request).holds, user_id, event_id, body.seat_ids)
     except SeatsUnavailable:
         metrics.HOLD_CONFLICTS.inc()
         raise
     metrics.HOLDS_CREATED.inc()
     # Committed: from here on the client gets its 201 whatever Redis does.
-    await after_hold_committed(services(request), settings, hold)
+    await after_hold_committed(services(request), hold)
     return JSONResponse(
         {
             "reservation_id": hold.reservation_id,

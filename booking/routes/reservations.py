@@ -92,9 +92,7 @@ async def delete_reservation(request: Request) -> JSONResponse:
     if refund_payment is None:  # a hold; a paid reservation's cancellation is a refund instead
         metrics.HOLDS_CANCELLED.inc()
     # Committed: the client gets its 200; what follows is repaired later if it fails here.
-    await after_cancel_committed(
-        services(request), reservation_id, result["event_id"], refund_payment
-    )
+    await after_cancel_committed(services(request), result["event_id"], refund_payment)
     return JSONResponse(result)
 
 

@@ -114,7 +114,10 @@ NOTES = [
     "for a day), polled in rotation after a warm-up in which every process saw every ticket "
     "once; 'from memory' is the share answered from the process's snapshot, without Redis.",
     "seatmap: one 300-seat event's seat map through the seat cache (default strategy).",
-    "hold: one seat per hold, every seat held once, one buyer per 10 seats, no waiting room; "
-    "includes the per-hold expiry scheduling (one Redis ZADD) and the seat-map invalidation.",
+    "hold: one seat per hold, every seat held once, one buyer per 10 seats (made before the "
+    "warm-up, so a buyer's first hold in a process usually looks its token up), no waiting room; "
+    "includes the seat-map invalidation (the expiry needs no write: the workers sweep "
+    "PostgreSQL's expires_at). A process's concurrent holds go to PostgreSQL in batches "
+    "(booking/hold_batch.py).",
     *servers.NOTES,
 ]
