@@ -1,11 +1,11 @@
 """One process's holds sent to PostgreSQL together: the holds that arrive while the process's
-previous batches are in flight go out in the next one, as one `hold_seats_batch()` call (one
-round trip, one transaction; migration 007).
+previous call is in flight go out in the next one, as one `hold_seats_batch()` call (one round
+trip, one transaction; migration 007).
 
 Under a surge a hold's web cost was mostly its own round trip, and PostgreSQL's mostly its own
-transaction; a batch of n shares both. A hold that finds fewer than MAX_IN_FLIGHT batches in
-flight goes out at once, alone (the plain `hold_seats()` call), so nothing waits when there is no
-queue. Each request is still decided alone, in arrival order, with the same locks and
+transaction; a batch of n shares both. A hold that finds no call in flight (fewer than
+MAX_IN_FLIGHT) goes out at once, alone (the plain `hold_seats()` call), so nothing waits when
+there is no queue. Each request is still decided alone, in arrival order, with the same locks and
 all-or-nothing refusals (007's header); only the commit is shared.
 
 Should a batch fail as a whole on a conflict that single holds would have met one at a time
@@ -24,9 +24,11 @@ import asyncpg
 
 from booking import metrics
 
-# Enough to keep PostgreSQL's cores busy while the next batch gathers; more would split a
-# process's queue into smaller batches without adding throughput.
-MAX_IN_FLIGHT = 2
+# One call in flight per web process: with WEB_CONCURRENCY at the number of cores, PostgreSQL
+# still gets a transaction per core, and the holds that queue meanwhile make bigger batches
+# (fewer commits: PostgreSQL's CPU per hold is the larger half). Two in flight measured no
+# better for the web process and worse for PostgreSQL.
+MAX_IN_FLIGHT = 1
 # Bounds the time a batch's seat locks are held and the size of one call.
 MAX_BATCH = 64
 

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 
+from booking.routes.admin import MAX_SEATS_PER_EVENT as MAX_HOLD_SEATS
 from load.costbench import bench, million, report
 from load.costbench.rounds import Options
 from load.harness import claimed_redis_db
@@ -24,8 +25,9 @@ def main() -> None:
     parser.add_argument(
         "--holds",
         type=int,
-        default=16_000,
-        help="fresh seats per round (more than a round can hold: a repeated seat is a cheap 409)",
+        default=48_000,
+        help="fresh seats per round (more than a round can hold: a repeated seat is a cheap 409"
+        " and the report says so)",
     )
     parser.add_argument("--queue-size", type=int, default=1_000_000, help="--million: big queue")
     parser.add_argument(
@@ -36,6 +38,8 @@ def main() -> None:
         "changes its SLOWLOG/LATENCY settings for the run",
     )
     args = parser.parse_args()
+    if args.holds * args.rounds > MAX_HOLD_SEATS:
+        parser.error(f"--holds x --rounds: at most {MAX_HOLD_SEATS:,} seats (one event's most)")
     with contextlib.ExitStack() as resources:
         # The database is the run's own (load/harness.py; LOAD_PG_URL names the PostgreSQL
         # server), and so is the Redis (a private server, or the empty db --redis-url names,

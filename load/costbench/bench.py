@@ -30,10 +30,11 @@ def _phases(service: Stack, opts: Options) -> list[Phase]:
     map_event = fixtures.create_event(
         base, rows=10, seats_per_row=30, waiting_room=False, name="seat map"
     )
-    # One seat per hold and never the same seat twice in a run: rows of 100 seats.
-    hold_rows = -(-opts.holds_per_round * opts.rounds // 100)
+    # One seat per hold and never the same seat twice in a run: rows of 500 seats (the admin
+    # API's most; at most 200,000 seats an event).
+    hold_rows = -(-opts.holds_per_round * opts.rounds // 500)
     hold_event = fixtures.create_event(
-        base, rows=hold_rows, seats_per_row=100, waiting_room=False, name="hold"
+        base, rows=hold_rows, seats_per_row=500, waiting_room=False, name="hold"
     )
     seats = asyncio.run(fixtures.seat_ids(service.database_url, hold_event))
     # One buyer per 10 seats (the per-buyer cap is turned off anyway).
