@@ -8,15 +8,20 @@ so a burst costs about one command per key per Redis round trip instead of one p
 The guarantee a caller keeps: `submit` returns only after a flush that *started after* the call
 arrived has succeeded (or raises what that flush raised). A seat-map invalidation therefore still
 follows the caller's commit, and the caller still hears of a failure (best_effort logs it).
+`post` gives the same ordering without waiting (the hold path: its 201 does not wait for Redis);
+a failed flush is then logged here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -30,6 +35,7 @@ FLUSH_TIMEOUT_SECONDS = 10.0
 class _Batch(Generic[T]):
     done: asyncio.Future[None]
     items: list[T] = field(default_factory=list)
+    posted: bool = False  # some item's sender did not wait: a failure is logged here
 
 
 class Coalescer(Generic[K, T]):
@@ -47,6 +53,16 @@ class Coalescer(Generic[K, T]):
         self._running: dict[K, asyncio.Task[None]] = {}
 
     async def submit(self, key: K, item: T) -> None:
+        batch = self._enqueue(key, item)
+        # Shielded: a caller that gives up (timeout) does not cancel the others' flush.
+        await asyncio.shield(batch.done)
+
+    def post(self, key: K, item: T) -> None:
+        """`submit` without waiting: the item goes out in the next flush of its key (one that
+        starts after this call), and a failure of that flush is logged, not raised."""
+        self._enqueue(key, item).posted = True
+
+    def _enqueue(self, key: K, item: T) -> _Batch[T]:
         batch = self._waiting.get(key)
         if batch is None:
             batch = _Batch(asyncio.get_running_loop().create_future())
@@ -54,8 +70,7 @@ class Coalescer(Generic[K, T]):
         batch.items.append(item)
         if key not in self._running:
             self._running[key] = asyncio.get_running_loop().create_task(self._drain(key))
-        # Shielded: a caller that gives up (timeout) does not cancel the others' flush.
-        await asyncio.shield(batch.done)
+        return batch
 
     async def _drain(self, key: K) -> None:
         try:
@@ -67,6 +82,8 @@ class Coalescer(Generic[K, T]):
                     batch.done.cancel()
                     raise
                 except Exception as exc:
+                    if batch.posted:
+                        log.warning("flush of %r skipped (repaired later): %r", key, exc)
                     batch.done.set_exception(exc)
                     batch.done.exception()  # retrieved: waiters that gave up are not warned about
                 else:

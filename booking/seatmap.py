@@ -52,6 +52,13 @@ def _invalidate_batch(cache: SeatCache) -> Callable[[int, list[None]], Awaitable
 _invalidations: PerOwner[SeatCache, int, None] = PerOwner(_invalidate_batch)
 
 
+def schedule_seat_map_invalidation(cache: SeatCache, event_id: int) -> None:
+    """Invalidate the event's seat map in the next flush for it, without waiting: a hold's 201
+    does not wait for Redis. The flush starts after this call (so after the caller's commit), a
+    burst of holds shares it, and a failure is logged (the cache's staleness bound repairs it)."""
+    _invalidations(cache).post(int(event_id), None)
+
+
 async def invalidate_seat_maps(cache: SeatCache, event_ids: Any) -> None:
     coalescer = _invalidations(cache)
     for event_id in set(event_ids):

@@ -16,17 +16,17 @@ from starlette.concurrency import run_in_threadpool
 from booking.besteffort import best_effort
 from booking.holds import Hold
 from booking.payments import settle_refund
-from booking.seatmap import invalidate_seat_maps
+from booking.seatmap import invalidate_seat_maps, schedule_seat_map_invalidation
 from booking.services import Services
 
 log = logging.getLogger(__name__)
 
 
-async def after_hold_committed(state: Services, hold: Hold) -> None:
-    # Its expiry needs nothing here: the workers sweep PostgreSQL's expires_at (booking/holds.py).
-    await best_effort(
-        "seat-map invalidation", invalidate_seat_maps(state.seat_cache, [hold.event_id])
-    )
+def after_hold_committed(state: Services, hold: Hold) -> None:
+    # The seat map's invalidation goes out without holding up the 201 (one flush per burst of
+    # holds; the staleness bound repairs a lost one). The expiry needs nothing: the workers
+    # sweep PostgreSQL's expires_at (booking/holds.py).
+    schedule_seat_map_invalidation(state.seat_cache, hold.event_id)
 
 
 async def after_cancel_committed(

@@ -90,3 +90,32 @@ async def test_a_hung_flush_times_out_and_later_submits_still_flush() -> None:
         await c.submit("k", 1)
     await asyncio.wait_for(c.submit("k", 2), timeout=5)
     assert flushed == [[2]]
+
+
+async def test_posted_items_go_out_in_a_later_flush_and_a_failure_is_only_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flushes: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def flush(key: str, items: list[int]) -> None:
+        flushes.append(list(items))
+        await gate.wait()
+        if 13 in items:
+            raise ConnectionError("down")
+
+    c: Coalescer[str, int] = Coalescer(flush)
+    c.post("k", 1)  # returns at once
+    await asyncio.sleep(0)
+    assert flushes == [[1]]  # in flight
+    c.post("k", 2)  # arrived during that flush: not in it, in the next one
+    c.post("k", 13)
+    gate.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert flushes == [[1], [2, 13]]
+    assert "skipped (repaired later)" in caplog.text and "down" in caplog.text
+    c.post("k", 3)  # the failure stopped nothing
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert flushes[-1] == [3]

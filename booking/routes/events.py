@@ -94,7 +94,7 @@ async def post_hold(request: Request) -> JSONResponse:
         raise
     metrics.HOLDS_CREATED.inc()
     # Committed: from here on the client gets its 201 whatever Redis does.
-    await after_hold_committed(services(request), hold)
+    after_hold_committed(services(request), hold)
     return JSONResponse(
         {
             "reservation_id": hold.reservation_id,
