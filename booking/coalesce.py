@@ -1,9 +1,9 @@
 """Coalesce one process's concurrent writes of the same kind into one round trip.
 
-Under a sale every hold ends with the same two Redis writes: its expiry entry and the event's
-seat-map invalidation. Sent one per hold they cost the web process a round trip each; here calls
-that arrive while a flush for their key is in flight wait and go out together in the next flush,
-so a burst costs about one command per key per Redis round trip instead of one per hold.
+Under a sale every hold and cancel ends with the same Redis write: the event's seat-map
+invalidation. Sent one per hold it costs the web process a round trip each; here calls that
+arrive while a flush for their key is in flight wait and go out together in the next flush, so
+a burst costs about one command per key per Redis round trip instead of one per hold.
 
 The guarantee a caller keeps: `submit` returns only after a flush that *started after* the call
 arrived has succeeded (or raises what that flush raised). A seat-map invalidation therefore still
