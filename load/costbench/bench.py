@@ -17,6 +17,9 @@ from load.harness import Stack
 
 # Poll tickets: enough that each is polled below the limit of 2 per second and process.
 POLL_TICKETS = 12_000
+# bare_paced: each connection waits this long before each request, so 32 connections send at
+# most 3,200 a second - about the pace of the hold phase, which PostgreSQL sets.
+PACE_MS = 10
 
 
 def _phases(service: Stack, opts: Options) -> list[Phase]:
@@ -58,6 +61,12 @@ def _phases(service: Stack, opts: Options) -> list[Phase]:
 
     return [
         Phase("bare", "/healthz", wrk.GET_PATH, lambda r: ["/healthz"]),
+        Phase(
+            "bare_paced",
+            f"/healthz, {PACE_MS} ms before each request of a connection",
+            wrk.paced(wrk.GET_PATH, PACE_MS),
+            lambda r: ["/healthz"],
+        ),
         Phase(
             "join",
             f"POST /api/events/{join_event}/queue",
@@ -107,6 +116,10 @@ def run(opts: Options) -> tuple[list[Row], dict[str, Any]]:
 
 NOTES = [
     "bare: `GET /healthz` (no database, no Redis).",
+    f"bare_paced: the same, each connection waiting {PACE_MS} ms before each request (wrk's "
+    "delay()), so at most 3,200 requests a second: about the hold phase's pace. An event loop "
+    "woken for fewer requests at a time pays more per request; the hold's ratio to it says "
+    "what a hold costs beyond that. The targets are against the unpaced bare.",
     "join: every request is a user's first, seconds after sign-up (each round's users are made "
     "just before it): the token names its user under the service's tag, so no process looks it "
     "up (booking/bearer_tokens.py); one older than AUTH_CACHE_SECONDS is looked up once per "

@@ -146,6 +146,13 @@ def write_markdown(
             got = med[phase]["web_ratio"]
             verdict = "met" if got <= factor else "NOT met"
             lines.append(f"- {phase}: {got:.2f} × (target ≤ {factor} ×): {verdict}")
+    if "hold" in med and "bare_paced" in med and med["bare_paced"]["web_cpu_us"] > 0:
+        paced = med["bare_paced"]
+        lines.append(
+            f"- hold against the bare endpoint at about its pace (bare_paced, "
+            f"{_fmt(paced['rps'])} req/s, {_fmt(paced['web_cpu_us'])} µs): "
+            f"{med['hold']['web_cpu_us'] / paced['web_cpu_us']:.2f} × (not a target)"
+        )
     if "poll" in med:
         pg = med["poll"]["pg_xacts_net_per_req"]
         lines.append(
@@ -154,7 +161,8 @@ def write_markdown(
             "admitters' event lists, config-cache refills, this script's readings); "
             f"{med['poll']['db_statements_per_req']:.4f} statements by the app's own counter"
         )
-    wrapped = [p for p, m in med.items() if m["wrapped_rounds"] and p not in ("bare", "seatmap")]
+    one_line = ("bare", "bare_paced", "seatmap")  # their data file is one line on purpose
+    wrapped = [p for p, m in med.items() if m["wrapped_rounds"] and p not in one_line]
     if wrapped:
         lines.append(
             f"- data lines were reused in {', '.join(wrapped)} (more requests than fresh lines)"

@@ -81,6 +81,12 @@ end
 """
 
 
+def paced(body: str, delay_ms: int) -> str:
+    """A request builder whose connections each wait `delay_ms` before every request (wrk's
+    `delay()`), so the phase runs at most connections x 1000 / delay_ms requests a second."""
+    return body + f"\nfunction delay()\n  return {int(delay_ms)}\nend\n"
+
+
 @dataclass(frozen=True)
 class WrkResult:
     requests: int
