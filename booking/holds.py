@@ -24,7 +24,7 @@ class Hold:
 # EXPIRY_SWEEP_INTERVAL_SECONDS through the partial index reservations_overdue (001_schema.sql),
 # oldest first, a batch at a time; rows another transaction has locked (a payment extending the
 # hold, a hold expiring it lazily) are skipped and decided there or at the next sweep. So a hold
-# writes nothing but its own transaction, and a cancel nothing but its own.
+# writes nothing anywhere for its expiry, and a cancel has no schedule entry to remove.
 _EXPIRE_DUE = """
 UPDATE reservations r SET status = 'expired'
 FROM (
