@@ -50,6 +50,7 @@ import redis
 from booking.db import database_name, migrate_url, with_database
 from booking.supervise import STOP_GRACE_SECONDS
 from load import proc
+from ops.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "results"
@@ -178,12 +179,7 @@ def _redis_server(maxmemory: int, port: int | None) -> Iterator[tuple[redis.Redi
         yield client, server.pid
     finally:
         client.close()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_processes([server])
 
 
 @contextmanager
@@ -360,16 +356,7 @@ class Stack:
 
     def stop_processes(self) -> None:
         """Stop the service's processes, keeping the database and Redis (until stop())."""
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_timeout
-        for p in self.procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+        stop_processes(self.procs, self.stop_timeout)
         self.procs.clear()
         for log in self._logs:
             log.close()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from ops.processes import stop_processes
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_INCLUDE = ROOT / "ops" / "nginx" / "flashsale_proxy.conf"
 START_DEADLINE_SECONDS = 20.0
@@ -106,13 +108,7 @@ class NginxProxy:
         return lines
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: nginx's fast shutdown
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_processes([self.proc])  # SIGTERM: nginx's fast shutdown
 
 
 def start_nginx(

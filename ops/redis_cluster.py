@@ -19,6 +19,8 @@ from pathlib import Path
 
 import redis
 
+from ops.processes import stop_processes
+
 # How long a master may be silent before its replica takes over. Long enough that a busy box
 # does not fail nodes over by accident, short enough for the failover test.
 NODE_TIMEOUT_MS = 3000
@@ -70,18 +72,6 @@ def _redis_server(port: int, node_dir: Path, *extra: str) -> subprocess.Popen[by
 
     wait_until(up, f"redis-server on port {port} did not start")
     return proc
-
-
-def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass

@@ -23,6 +23,7 @@ import redis
 
 from booking.db import recreate_database
 from load.harness import free_port as free_port  # re-exported: tests import it from here
+from ops.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE_URL = os.environ.get(
@@ -122,12 +123,7 @@ def start_worker(**env: str) -> subprocess.Popen[bytes]:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_processes([proc])
 
 
 @pytest.fixture(scope="session")

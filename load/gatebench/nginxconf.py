@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.processes import stop_processes
+
 GATE_DIR = Path(__file__).resolve().parents[2] / "ops" / "nginx" / "gate"
 STARTUP_TIMEOUT_SECONDS = 10
 
@@ -109,10 +111,4 @@ def start_nginx(tmp: Path, config: str, ports: list[int]) -> subprocess.Popen[by
 
 
 def stop_nginx(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()  # SIGTERM: fast shutdown of master and workers
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_processes([proc])  # SIGTERM: fast shutdown of master and workers

@@ -17,12 +17,12 @@ import redis
 from redis.cluster import RedisCluster
 
 from ops.nginx_proc import NginxProxy, find_nginx, start_nginx
+from ops.processes import stop_processes
 from ops.redis_cluster import (
     RedisClusterNodes,
     free_cluster_ports,
     start_cluster,
     start_single_redis,
-    stop_processes,
 )
 from waitingroom.keys import RoomKeys
 

@@ -42,6 +42,10 @@ from load.swarm.distributed import (
 from load.swarm.report import markdown
 from load.swarm.stack import LIMITS_OFF, ROOT, Service, box_cpu, process_cpu_seconds
 from ops.nginx_proc import NginxProxy
+from ops.processes import stop_processes
+
+# Locust master and workers, once the master has told the workers to quit.
+LOCUST_STOP_SECONDS = 15.0
 
 RESULTS = ROOT / "docs" / "results"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -302,15 +306,7 @@ def run_locust(
     except subprocess.TimeoutExpired:
         print("swarm: locust overran its bound; stopping it", flush=True)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes(procs, LOCUST_STOP_SECONDS)
         log.close()
     return int(master.returncode or 0)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import httpx
 
 from booking.db import recreate_database
 from load.swarm.distributed import RedisLayout
+from ops.processes import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "swarm-admin-token"
@@ -156,17 +156,7 @@ class Service:
         return {"web": web, "rq_workers": [w.pid for w in self.workers]}
 
     def stop(self) -> None:
-        procs = [*self.webs, *self.workers]
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_processes([*self.webs, *self.workers], STOP_SECONDS)
         for log in self._logs:
             log.close()
         self._logs.clear()
