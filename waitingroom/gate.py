@@ -32,7 +32,7 @@ from waitingroom.ids import parse_id
 from waitingroom.keys import is_safe_id
 from waitingroom.problem import problem
 from waitingroom.room import WaitingRoom
-from waitingroom.routes import GetConfig
+from waitingroom.routes import GetConfig, event_not_found, waiting_room_unavailable
 
 PREFIX = "/_waitingroom"  # where nginx proxies the gate's pages on the protected site
 VISITOR_COOKIE = "wr_visitor"
@@ -59,18 +59,8 @@ def safe_return_path(raw: str | None) -> str:
     return raw
 
 
-def _no_event(event_id: str) -> Response:
-    return problem(404, "Event not found", f"no event {event_id}", "event-not-found")
-
-
 def _unavailable() -> Response:
-    return problem(
-        503,
-        "Unavailable",
-        "retry shortly",
-        "waiting-room-unavailable",
-        headers={"Retry-After": "2"},
-    )
+    return waiting_room_unavailable("retry shortly")
 
 
 def set_gate_cookie(resp: Response, name: str, value: str, max_age: int, *, secure: bool) -> None:
@@ -106,7 +96,7 @@ class Gate:
     async def check(self, request: Request) -> Response:
         event_id = str(request.path_params["event_id"])
         if parse_id(event_id) is None:  # outside bigint: no such room
-            return _no_event(event_id)
+            return event_not_found(event_id)
         token = request.cookies.get(admission_cookie(event_id))
         if token:
             signer = self.room.signer
@@ -135,7 +125,7 @@ class Gate:
         event_id = str(request.path_params["event_id"])
         config = None if parse_id(event_id) is None else await self.get_config(event_id)
         if config is None:
-            return _no_event(event_id)
+            return event_not_found(event_id)
         if self.defence is not None:
             # A new visitor cookie is free, so the per-address join limit is what bounds the
             # places one client can take through the gate.
@@ -170,7 +160,7 @@ class Gate:
         event_id = str(request.path_params["event_id"])
         config = None if parse_id(event_id) is None else await self.get_config(event_id)
         if config is None:
-            return _no_event(event_id)
+            return event_not_found(event_id)
         ticket = request.cookies.get(ticket_cookie(event_id), "")
         try:
             result = await self.room.poll(config, ticket)

@@ -26,18 +26,25 @@ Authenticate = Callable[[Request], Awaitable[str]]
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _event_not_found(event_id: str) -> Response:
+# The waiting room's two common answers, shared with the gate (waitingroom/gate.py) and the
+# token routes: one title per problem type.
+def event_not_found(event_id: str) -> Response:
     return problem(404, "Event not found", f"event {event_id} does not exist", "event-not-found")
 
 
-def _unavailable() -> Response:
+def waiting_room_unavailable(detail: str) -> Response:
+    """503 while the room's Redis is unreachable: nothing was written, a retry is safe."""
     return problem(
         503,
         "Waiting room unavailable",
-        "the queue store is unreachable; retry shortly",
+        detail,
         "waiting-room-unavailable",
         headers={"Retry-After": "2"},
     )
+
+
+def _unavailable() -> Response:
+    return waiting_room_unavailable("the queue store is unreachable; retry shortly")
 
 
 def build_routes(
@@ -59,11 +66,11 @@ def build_routes(
     async def join(request: Request) -> Response:
         event_id = str(request.path_params["event_id"])
         if parse_id(event_id) is None:  # outside bigint: cannot exist
-            return _event_not_found(event_id)
+            return event_not_found(event_id)
         user_id = await authenticate(request)
         config = await get_config(event_id)
         if config is None:
-            return _event_not_found(event_id)
+            return event_not_found(event_id)
         # Bot defence: the PoW solution is checked here (CPU only); the per-address join limit
         # and the solution's single use are checked by the join script itself.
         guard = None if defence is None else defence.prepare_join(request, config)
@@ -95,11 +102,11 @@ def build_routes(
     async def poll(request: Request) -> Response:
         event_id = str(request.path_params["event_id"])
         if parse_id(event_id) is None:  # outside bigint: cannot exist
-            return _event_not_found(event_id)
+            return event_not_found(event_id)
         ticket = str(request.path_params["ticket"])
         config = await get_config(event_id)
         if config is None:
-            return _event_not_found(event_id)
+            return event_not_found(event_id)
         try:
             result = await queue.poll(config, ticket)
         except UnknownTicket:
@@ -139,12 +146,12 @@ def build_routes(
         """The buyer gives up: their place (or active slot) goes to the next in line at once."""
         event_id = str(request.path_params["event_id"])
         if parse_id(event_id) is None:  # outside bigint: cannot exist
-            return _event_not_found(event_id)
+            return event_not_found(event_id)
         ticket = str(request.path_params["ticket"])
         user_id = await authenticate(request)
         config = await get_config(event_id)
         if config is None:
-            return _event_not_found(event_id)
+            return event_not_found(event_id)
         try:
             # Another user's ticket is answered like an unknown one: tickets cannot be probed.
             if await room.ticket_owner(config, ticket) != str(user_id):
@@ -165,7 +172,7 @@ def build_routes(
         # Outside bigint: cannot exist.
         config = None if parse_id(event_id) is None else await get_config(event_id)
         if config is None:
-            return _event_not_found(event_id)
+            return event_not_found(event_id)
         body: dict[str, Any] = {
             "algorithm": "none",
             "difficulty": 0,

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from waitingroom.errors import TokenRejected
 from waitingroom.problem import problem
 from waitingroom.room import WaitingRoom
+from waitingroom.routes import waiting_room_unavailable
 
 MAX_BODY_BYTES = 8192
 # Verifiers cache the key set this long; a new key is published at least this long before it
@@ -74,13 +75,7 @@ def build_token_routes(room: WaitingRoom) -> list[BaseRoute]:
                 extra={"reason": exc.reason},
             )
         except RedisError:
-            return problem(
-                503,
-                "Waiting room unavailable",
-                "the admission store is unreachable; retry shortly",
-                "waiting-room-unavailable",
-                headers={"Retry-After": "2"},
-            )
+            return waiting_room_unavailable("the admission store is unreachable; retry shortly")
         out: dict[str, Any] = {
             "valid": True,
             "user": claims.user_id,
