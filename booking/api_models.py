@@ -39,6 +39,12 @@ class UserCreated(BaseModel):
     token: str = Field(description="bearer token, shown once: send it as `Authorization: Bearer`")
 
 
+class NewToken(BaseModel):
+    token: str = Field(
+        description="your new bearer token, shown once; every earlier one is revoked"
+    )
+
+
 class User(BaseModel):
     id: Id
     name: str

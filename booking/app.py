@@ -49,6 +49,7 @@ from booking.routes import (
 from booking.routes.queue_docs import document_waiting_room
 from booking.services import Services, app_services
 from booking.settings import Settings, gate_cookie_secure, load_settings
+from booking.token_revocations import TokenRevocations
 from booking.tracing import setup_tracing
 from waitingroom import RoomConfig, WaitingRoom, build_routes, run_admitter
 from waitingroom.gate import build_gate_routes
@@ -86,9 +87,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             bearer_lookup=BearerLookup(pool),
             line_status=LineStatusCache(pool, redis_client, waiting_room.key_prefix),
             bearer_key=mac_key(settings.session_secret),
+            token_revocations=TokenRevocations(pool, settings.auth_revocation_seconds),
         )
         install(app, started)
         stop = asyncio.Event()
+        token_revocation_reader: asyncio.Task[None] | None = None
+        if settings.auth_revocation_seconds > 0:
+            token_revocation_reader = asyncio.create_task(started.token_revocations.run(stop))
         revocations = asyncio.create_task(
             waiting_room.revocations.run(redis_client, stop, waiting_room.revocation_channel)
         )
@@ -109,6 +114,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await asyncio.wait_for(admitter, timeout=5)
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(revocations, timeout=5)
+            if token_revocation_reader is not None:
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(token_revocation_reader, timeout=5)
             install(app, None)
             await started.seat_cache.aclose()
             await close_state_redis(redis_client)

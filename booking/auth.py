@@ -8,12 +8,16 @@ import time
 
 from starlette.requests import Request
 
-from booking.bearer_tokens import fresh_user, hash_token
+from booking.bearer_tokens import hash_token, is_fresh, tagged
 from booking.errors import Problem
 from booking.services import services
 from booking.sessions import COOKIE_NAME, session_user_id
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def unknown_token() -> Problem:
+    return Problem(401, "unauthenticated", "unknown or revoked token")
 
 
 def bearer_token(request: Request) -> str:
@@ -45,16 +49,22 @@ async def authenticate(request: Request) -> int:
         return session_user
     token = bearer_token(request)
     running = services(request)
-    # A token issued in the last AUTH_CACHE_SECONDS names its user under our tag: no lookup.
-    fresh = fresh_user(running.bearer_key, token, time.time(), running.bearer_cache.ttl_seconds)
-    if fresh is not None:
-        return fresh
+    # A token under our tag names its user: no lookup while this process's copy of the
+    # revocations is current (booking/token_revocations.py), else only while it is fresh.
+    claim = tagged(running.bearer_key, token)
+    if claim is not None:
+        if running.token_revocations.current():
+            if running.token_revocations.revoked(claim):
+                raise unknown_token()
+            return claim.user_id
+        if is_fresh(claim, time.time(), running.bearer_cache.ttl_seconds):
+            return claim.user_id
     digest = hash_token(token)
     if (cached := running.bearer_cache.get(digest)) is not None:
         return cached
     user_id = await running.bearer_lookup.user_id(digest)  # coalesced with concurrent misses
     if user_id is None:
-        raise Problem(401, "unauthenticated", "unknown or revoked token")
+        raise unknown_token()
     running.bearer_cache.put(digest, int(user_id))
     return int(user_id)
 

@@ -1,13 +1,13 @@
 """Bearer tokens: made once (users at sign-up, operators), stored only as a SHA-256 hash; a
 user's token names its user: `ft1.<user id>.<issued at>.<secret>.<mac>`.
 
-In a surge every buyer's first request (the join) comes with a token no web process has seen,
-and looking it up cost a PostgreSQL query per join. A token issued by `issue` carries its user id
-and issue time under an HMAC, so for its first `fresh_seconds` a process trusts it without asking
-PostgreSQL. That is the same bound the per-process cache already states for revocation
-(AUTH_CACHE_SECONDS): a token revoked in its first minute may be accepted until a minute after it
-was issued. After that, or if the MAC does not match (an older token, a rotated key), the token
-goes the usual way: the cache, then `users.token_hash`.
+In a surge every buyer's first request comes with a token no web process has seen, and looking
+it up cost a PostgreSQL query per join and per process. A token issued by `issue` carries its
+user id and issue second under an HMAC, so a process trusts the user it names without asking
+PostgreSQL: while the process's copy of the revocations is current, unless the user's tokens
+were revoked since it was issued (booking/token_revocations.py, booking/auth.py); without a
+current copy, only in the token's first AUTH_CACHE_SECONDS. A token the tag does not vouch for
+(an older form, a rotated key) goes the usual way: the cache, then `users.token_hash`.
 
 The database stores the SHA-256 of the random part only (`stored_secret`), so the hash can be
 written in the same INSERT that assigns the user id the token then names.
@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 
 PREFIX = "ft1"
 _CLOCK_SKEW_SECONDS = 5
@@ -54,22 +55,31 @@ def stored_secret(token: str) -> str:
     return token
 
 
-def fresh_user(key: bytes, token: str, now: float, fresh_seconds: float) -> int | None:
-    """The user an `ft1` token names, if its tag is ours and it was issued within the last
-    `fresh_seconds`; None sends the caller to the cache and PostgreSQL."""
+@dataclass(frozen=True)
+class Tagged:
+    user_id: int
+    issued_at: int  # epoch second (PostgreSQL's clock)
+
+
+def tagged(key: bytes, token: str) -> Tagged | None:
+    """The user and issue second an `ft1` token names, if its tag is ours; None for any other
+    token (an older form, a foreign or rotated key, a changed part)."""
     parts = token.split(".")
     if len(parts) != 5 or parts[0] != PREFIX:
         return None
     _, user, issued, secret, tag = parts
     if not (user.isdigit() and issued.isdigit() and secret):
         return None
-    # The issue time is PostgreSQL's clock: allow a little skew to this process's clock.
-    if not -_CLOCK_SKEW_SECONDS <= now - int(issued) < fresh_seconds:
-        return None
     signed = f"{PREFIX}.{user}.{issued}.{secret}"
     if not hmac.compare_digest(tag, _tag(key, signed)):
         return None
-    return int(user)
+    return Tagged(int(user), int(issued))
+
+
+def is_fresh(claim: Tagged, now: float, fresh_seconds: float) -> bool:
+    """Issued within the last `fresh_seconds` (the issue time is PostgreSQL's clock: a little
+    skew to this process's clock is allowed)."""
+    return -_CLOCK_SKEW_SECONDS <= now - claim.issued_at < fresh_seconds
 
 
 def hash_token(token: str) -> bytes:

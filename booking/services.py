@@ -26,6 +26,7 @@ from booking.linestatus import LineStatusCache
 from booking.openapi import build_openapi
 from booking.provider import PaymentProvider
 from booking.room_cache import RoomCache
+from booking.token_revocations import TokenRevocations
 from waitingroom import WaitingRoom
 from waitingroom.defence import JoinDefence
 
@@ -56,6 +57,7 @@ class Services(CoreServices):
     holds: HoldBatcher  # the process's holds, sent to PostgreSQL in batches
     room_cache: RoomCache
     bearer_lookup: BearerLookup
+    token_revocations: TokenRevocations  # lets tagged tokens skip the lookup for life
     line_status: LineStatusCache
     bearer_key: bytes  # tags the tokens users get (booking/bearer_tokens.py)
     openapi: OpenAPISchema = field(default_factory=OpenAPISchema)

@@ -423,6 +423,14 @@ class Settings:
     auth_cache_seconds: Annotated[
         float, Env("60.0", Number(low=0), "bound on a revoked bearer token still accepted; 0 = off")
     ]
+    auth_revocation_seconds: Annotated[
+        float,
+        Env(
+            "5.0",
+            Number(low=0),
+            "bound on a revoked tagged token still accepted; 0 = tags vouch only while fresh",
+        ),
+    ]
     queue_snapshot_seconds: Annotated[
         float, Env("0.25", POSITIVE_SECONDS, "queue-head snapshot refresh (polls read memory)")
     ]

@@ -37,6 +37,22 @@ async def create_user(pool: asyncpg.Pool, name: str, email: str, token_key: byte
     return NewUser(id=row["id"], name=name, email=email, token=token)
 
 
+async def rotate_token(pool: asyncpg.Pool, user_id: int, token_key: bytes) -> tuple[str, int]:
+    """A new token for the user; every earlier one is revoked (migration 009's trigger moves
+    `tokens_revoked_through`, and the new token is dated the second after it). Returns the
+    token and that threshold."""
+    secret = new_token()
+    row = await pool.fetchrow(
+        "UPDATE users SET token_hash = $2 WHERE id = $1 RETURNING tokens_revoked_through",
+        user_id,
+        hash_token(secret),
+    )
+    if row is None:
+        raise UserNotFound(user_id)
+    through = int(row["tokens_revoked_through"])
+    return issue(token_key, user_id, through + 1, secret), through
+
+
 async def get_user(pool: asyncpg.Pool, user_id: int) -> dict[str, object]:
     row = await pool.fetchrow(
         "SELECT id, name, email, created_at FROM users WHERE id = $1", user_id

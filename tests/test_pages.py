@@ -53,6 +53,7 @@ def build_app() -> Starlette:
             bearer_lookup=backend,
             line_status=backend,
             bearer_key=backend,
+            token_revocations=backend,
         ),
     )
     return app

@@ -1,7 +1,7 @@
 """`make run` serves the web app with WEB_CONCURRENCY processes: what each process keeps in
 memory (room-config cache, queue snapshot) stays correct, and their admitters together admit
-exactly admit_per_second per tick. Real processes: `python -m booking.run` with two uvicorn
-workers behind one port."""
+exactly admit_per_second per tick; a rotated bearer token is refused by every process within its
+bound. Real processes: `python -m booking.run` with two uvicorn workers behind one port."""
 
 from __future__ import annotations
 
@@ -140,6 +140,35 @@ def test_an_admin_change_is_seen_by_every_process_within_its_bound(service: str)
     while closed_in_a_row < 40:
         assert time.monotonic() < deadline, "a process still serves the old room config"
         closed_in_a_row = 0 if join_is_open(service, event_id, token) else closed_in_a_row + 1
+
+
+def me_status(base: str, token: str) -> int:
+    # A fresh connection each time, so the kernel hands it to either process.
+    resp = httpx.get(
+        f"{base}/api/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert resp.status_code in (200, 401), resp.text
+    return resp.status_code
+
+
+def test_a_rotated_token_is_refused_by_every_process_within_its_bound(service: str) -> None:
+    token = new_user_token(service)
+    # Both processes accept it (by its tag: no lookup).
+    assert all(me_status(service, token) == 200 for _ in range(40))
+    assert len(serving_pids(service)) >= 2, "both web processes served requests"
+    rotated = httpx.post(
+        f"{service}/api/users/me/token", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert rotated.status_code == 201, rotated.text
+    # The process that rotated refuses it at once, the other after its next revocation read
+    # (AUTH_REVOCATION_SECONDS, 5 s). Below AUTH_CACHE_SECONDS (60 s): a process that does not
+    # read revocations keeps trusting the fresh token's tag past this deadline.
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    refused_in_a_row = 0
+    while refused_in_a_row < 40:
+        assert time.monotonic() < deadline, "a process still accepts the rotated token"
+        refused_in_a_row = refused_in_a_row + 1 if me_status(service, token) == 401 else 0
+    assert me_status(service, str(rotated.json()["token"])) == 200
 
 
 def test_several_processes_admit_exactly_admit_per_second_per_tick(service: str) -> None:

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from booking import buyer_models as out
-from booking.auth import same_origin
+from booking.auth import same_origin, unknown_token
 from booking.bearer_tokens import hash_token
 from booking.defence import limit_new_accounts
 from booking.errors import Problem
@@ -102,7 +102,7 @@ async def post_session(request: Request) -> JSONResponse:
             "SELECT id, name, email FROM users WHERE token_hash = $1", hash_token(body.token)
         )
         if row is None:
-            raise Problem(401, "unauthenticated", "unknown or revoked token")
+            raise unknown_token()
     elif body.email is not None and body.code is not None and body.token is None:
         email = body.email.strip().lower()
         user_id = await verify_code(services(request).redis, email, body.code.strip())

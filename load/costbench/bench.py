@@ -122,14 +122,14 @@ NOTES = [
     "what a hold costs beyond that. The targets are against the unpaced bare.",
     "join: every request is a user's first, seconds after sign-up (each round's users are made "
     "just before it): the token names its user under the service's tag, so no process looks it "
-    "up (booking/bearer_tokens.py); one older than AUTH_CACHE_SECONDS is looked up once per "
-    "process.",
+    "up while its copy of the revocations is current (booking/bearer_tokens.py, "
+    "booking/token_revocations.py).",
     f"poll: {POLL_TICKETS:,} tickets in one queue (nobody admitted: one active slot, held "
     "for a day), polled in rotation after a warm-up in which every process saw every ticket "
     "once; 'from memory' is the share answered from the process's snapshot, without Redis.",
     "seatmap: one 300-seat event's seat map through the seat cache (default strategy).",
-    "hold: one seat per hold, every seat held once, one buyer per 10 seats (made before the "
-    "warm-up, so a buyer's first hold in a process usually looks its token up), no waiting room; "
+    "hold: one seat per hold, every seat held once, one buyer per 10 seats (made minutes "
+    "before; their tokens' tags vouch for them, no lookup), no waiting room; "
     "includes the seat-map invalidation (the expiry needs no write: the workers sweep "
     "PostgreSQL's expires_at). A process's concurrent holds go to PostgreSQL in batches "
     "(booking/hold_batch.py).",

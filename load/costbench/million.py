@@ -310,10 +310,10 @@ def main(opts: Options, size: int) -> list[Path]:
         f"the big queue and all {SMALL:,} of the small one, after a warm-up.",
         f"POLL_LIMIT_PER_SECOND={POLL_LIMIT} for this run, so that rotating over 1,000 tickets "
         "is never refused (the check still runs on every poll).",
-        "join: each user's first request, but the users are made before the warm-up, so their "
-        "tokens are older than AUTH_CACHE_SECONDS: each process looks each up once (concurrent "
-        "misses share one query), unlike the main run's users made just before their round; "
-        "after each join phase the queue is trimmed back to its filled size.",
+        "join: each user's first request, the users made before the warm-up; their tokens are "
+        "vouched for by their tag while the process's copy of the revocations is current "
+        "(booking/token_revocations.py), so no process looks them up; after each join phase "
+        "the queue is trimmed back to its filled size.",
         *servers.NOTES,
     ]
     return report.write_all(
