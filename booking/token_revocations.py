@@ -2,9 +2,9 @@
 (booking/bearer_tokens.py) is trusted without a PostgreSQL query for its whole life, not only
 in its first AUTH_CACHE_SECONDS.
 
-A user's tokens issued at or before `users.tokens_revoked_through` (an epoch second) are
-revoked; the column moves whenever the user's token hash changes (migration 009's trigger: the
-rotation route or an operator's SQL alike). A process reads the whole column at start and every
+A user's tokens issued at or before their `token_revocations.revoked_through` (an epoch second)
+are revoked; the row moves whenever the user's token hash changes (migration 009's trigger: the
+rotation route or an operator's SQL alike). A process reads the whole table at start and every
 FULL_READ_SECONDS, and in between, `READS_PER_BOUND` times per bound, only the rows revoked
 lately: since the latest revocation it has seen, less LOOKBACK_SECONDS, so one committed after
 a later one was read is still seen.
@@ -34,13 +34,8 @@ READS_PER_BOUND = 5
 FULL_READ_SECONDS = 300.0
 LOOKBACK_SECONDS = 120.0
 
-_ALL = (
-    "SELECT id, tokens_revoked_through, tokens_revoked_at FROM users"
-    " WHERE tokens_revoked_at IS NOT NULL"
-)
-_SINCE = (
-    "SELECT id, tokens_revoked_through, tokens_revoked_at FROM users WHERE tokens_revoked_at > $1"
-)
+_ALL = "SELECT user_id, revoked_through, revoked_at FROM token_revocations"
+_SINCE = _ALL + " WHERE revoked_at > $1"
 
 
 class TokenRevocations:
@@ -54,7 +49,7 @@ class TokenRevocations:
         self.bound_seconds = bound_seconds
         self._clock = clock
         self._through: dict[int, int] = {}  # user id -> tokens issued up to this second revoked
-        self._latest: datetime | None = None  # the latest tokens_revoked_at read
+        self._latest: datetime | None = None  # the latest revoked_at read
         self._read_started: float | None = None  # of the last successful read
         self._full_read_started: float | None = None
 
@@ -72,7 +67,7 @@ class TokenRevocations:
         self._through[user_id] = max(through, self._through.get(user_id, through))
 
     async def refresh(self) -> None:
-        """One read: the whole column, or the rows revoked since the last one (see above)."""
+        """One read: the whole table, or the rows revoked since the last one (see above)."""
         started = self._clock()
         latest = self._latest
         full = (
@@ -85,8 +80,8 @@ class TokenRevocations:
         else:
             rows = await self._pool.fetch(_SINCE, latest - timedelta(seconds=LOOKBACK_SECONDS))
         for row in rows:
-            self.note(int(row["id"]), int(row["tokens_revoked_through"]))
-            at: datetime = row["tokens_revoked_at"]
+            self.note(int(row["user_id"]), int(row["revoked_through"]))
+            at: datetime = row["revoked_at"]
             if self._latest is None or at > self._latest:
                 self._latest = at
         if full:

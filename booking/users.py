@@ -39,17 +39,21 @@ async def create_user(pool: asyncpg.Pool, name: str, email: str, token_key: byte
 
 async def rotate_token(pool: asyncpg.Pool, user_id: int, token_key: bytes) -> tuple[str, int]:
     """A new token for the user; every earlier one is revoked (migration 009's trigger moves
-    `tokens_revoked_through`, and the new token is dated the second after it). Returns the
+    the user's `revoked_through`, and the new token is dated the second after it). Returns the
     token and that threshold."""
     secret = new_token()
-    row = await pool.fetchrow(
-        "UPDATE users SET token_hash = $2 WHERE id = $1 RETURNING tokens_revoked_through",
-        user_id,
-        hash_token(secret),
-    )
-    if row is None:
-        raise UserNotFound(user_id)
-    through = int(row["tokens_revoked_through"])
+    async with pool.acquire() as conn, conn.transaction():
+        # The row lock held to the commit makes the threshold read next this rotation's own.
+        changed = await conn.execute(
+            "UPDATE users SET token_hash = $2 WHERE id = $1", user_id, hash_token(secret)
+        )
+        if changed != "UPDATE 1":
+            raise UserNotFound(user_id)
+        through = int(
+            await conn.fetchval(
+                "SELECT revoked_through FROM token_revocations WHERE user_id = $1", user_id
+            )
+        )
     return issue(token_key, user_id, through + 1, secret), through
 
 

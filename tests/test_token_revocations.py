@@ -107,13 +107,15 @@ async def test_a_revocation_committed_after_a_later_one_was_read_is_still_seen(
     early = await new_user(db)
     late = await new_user(db)
     await rotate(db, late)
-    await revocations.refresh()  # whole column; the latest revocation read is `late`'s
-    seen = await db.fetchval("SELECT tokens_revoked_at FROM users WHERE id = $1", late.user_id)
+    await revocations.refresh()  # whole table; the latest revocation read is `late`'s
+    seen = await db.fetchval(
+        "SELECT revoked_at FROM token_revocations WHERE user_id = $1", late.user_id
+    )
     # `early`'s revocation started before `late`'s but commits only now: its timestamp is
     # older than the latest read, within the lookback.
     await rotate(db, early)
     await db.execute(
-        "UPDATE users SET tokens_revoked_at = $2 WHERE id = $1",
+        "UPDATE token_revocations SET revoked_at = $2 WHERE user_id = $1",
         early.user_id,
         seen - timedelta(seconds=LOOKBACK_SECONDS / 2),
     )
@@ -122,18 +124,18 @@ async def test_a_revocation_committed_after_a_later_one_was_read_is_still_seen(
     assert revocations.revoked(early)
 
 
-async def test_the_whole_column_is_read_again_in_time(db: asyncpg.Pool) -> None:
+async def test_the_whole_table_is_read_again_in_time(db: asyncpg.Pool) -> None:
     clock = Clock()
     revocations = TokenRevocations(db, BOUND, clock)
     seen = await new_user(db)
     await rotate(db, seen)
     await revocations.refresh()
-    latest = await db.fetchval("SELECT max(tokens_revoked_at) FROM users")
+    latest = await db.fetchval("SELECT max(revoked_at) FROM token_revocations")
     # A revocation dated beyond the lookback (a transaction held open for minutes):
     lost = await new_user(db)
     await rotate(db, lost)
     await db.execute(
-        "UPDATE users SET tokens_revoked_at = $2 WHERE id = $1",
+        "UPDATE token_revocations SET revoked_at = $2 WHERE user_id = $1",
         lost.user_id,
         latest - timedelta(seconds=LOOKBACK_SECONDS * 2),
     )
