@@ -158,7 +158,8 @@ def write_markdown(
         lines.append(
             f"- PostgreSQL per poll: {pg:.4f} transactions net of the idle background "
             f"({meta.get('idle_pg_xacts_per_second')} transactions/s with no requests: "
-            "admitters' event lists, config-cache refills, this script's readings); "
+            "admitters' event lists, config-cache refills, token-revocation reads, this script's "
+            "readings); "
             f"{med['poll']['db_statements_per_req']:.4f} statements by the app's own counter"
         )
     one_line = ("bare", "bare_paced", "seatmap")  # their data file is one line on purpose
