@@ -12,6 +12,8 @@ import asyncio
 
 import asyncpg
 
+from booking.metrics import BEARER_LOOKUPS
+
 MAX_BATCH = 500
 
 
@@ -45,6 +47,7 @@ class BearerLookup:
             task.add_done_callback(self._tasks.discard)
 
     async def _run(self, batch: dict[bytes, asyncio.Future[int | None]]) -> None:
+        BEARER_LOOKUPS.inc(len(batch))
         try:
             if len(batch) == 1:
                 (digest,) = batch

@@ -50,6 +50,14 @@ HOLD_BATCH_SIZE = Histogram(
 HOLD_BATCHES_RETRIED = Counter(
     "hold_batches_retried_total", "Hold batches that failed as a whole and went one by one"
 )
+BEARER_LOOKUPS = Counter(
+    "bearer_lookups_total",
+    "Bearer tokens looked up in PostgreSQL (no tag vouched for them and the cache missed)",
+)
+TOKEN_REVOCATION_READS_FAILED = Counter(
+    "token_revocation_reads_failed_total",
+    "Failed reads of the token revocations (booking/token_revocations.py)",
+)
 HOLD_CONFLICTS = Counter("hold_conflicts_total", "Holds refused because a seat was taken (409)")
 HOLDS_CANCELLED = Counter(
     "holds_cancelled_total", "Holds cancelled by their owner (not paid reservations refunded)"

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from booking.bearer_tokens import Tagged
+from booking.metrics import TOKEN_REVOCATION_READS_FAILED
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class TokenRevocations:
                 await self.refresh()
                 failing = False
             except Exception:  # the loop must outlive any failure; a stale copy vouches for none
+                TOKEN_REVOCATION_READS_FAILED.inc()
                 if not failing:
                     log.warning("could not read token revocations", exc_info=True)
                 failing = True

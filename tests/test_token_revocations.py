@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from prometheus_client import REGISTRY
 
 from booking.bearer_tokens import Tagged, mac_key, tagged
 from booking.token_revocations import FULL_READ_SECONDS, LOOKBACK_SECONDS, TokenRevocations
@@ -161,10 +162,17 @@ async def test_failing_reads_stop_the_copy_vouching_and_the_reader_goes_on(
                 break
             await asyncio.sleep(0.01)
         assert revocations.current()
+        failed_before = REGISTRY.get_sample_value("token_revocation_reads_failed_total") or 0.0
         pool.failing = True
         await asyncio.sleep(0.05)  # reads fail from here on
         clock.now += 1.0  # past the bound since the last good read started
         assert not revocations.current()
+        for _ in range(200):
+            failed = REGISTRY.get_sample_value("token_revocation_reads_failed_total") or 0.0
+            if failed > failed_before:
+                break
+            await asyncio.sleep(0.01)
+        assert failed > failed_before, "failed reads are counted"
         assert not reader.done()
         pool.failing = False
         for _ in range(200):
