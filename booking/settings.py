@@ -330,7 +330,7 @@ class Settings:
         Env(
             "dev-only-session-secret-change-me",
             text,
-            "signing key of the session cookie",
+            "signing key of the session cookie and of bearer-token tags",
             secret_min_length=32,
         ),
     ]
