@@ -144,3 +144,46 @@ def test_operator_page_signs_in_once_shows_rooms_and_controls_them(
         other.context.close()
     finally:
         context.close()
+
+
+def test_a_late_answer_does_not_clear_the_message_of_a_later_action(
+    browser: Any, live_server: str
+) -> None:
+    """An operator sets a rate, then types an invalid cap before the rate's answer is back: the
+    cap's message stays (the rate's success used to clear it, whichever came last)."""
+    from playwright.sync_api import Route, expect
+
+    eid = _room(live_server)
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    held: list[Route] = []
+
+    def hold_patches(route: Route) -> None:
+        if route.request.method == "PATCH":
+            held.append(route)  # answered below, after the later action
+        else:
+            route.continue_()
+
+    try:
+        page.goto(f"{live_server}/admin")
+        page.fill("#token", ADMIN_TOKEN)
+        page.click("button[type=submit]")
+        expect(page.get_by_test_id(f"room-{eid}")).to_be_visible()
+        page.route(f"**/api/admin/events/{eid}/waiting-room", hold_patches)
+        page.get_by_test_id(f"admit_per_second-{eid}").fill("9")
+        page.get_by_test_id(f"set-admit_per_second-{eid}").click()
+        for _ in range(150):  # the page's PATCH reaches the handler (bounded: 15 s)
+            if held:
+                break
+            page.wait_for_timeout(100)
+        assert len(held) == 1
+        page.get_by_test_id(f"max_active-{eid}").fill("0")
+        page.get_by_test_id(f"set-max_active-{eid}").click()
+        expect(page.locator("#message")).to_contain_text("max_active")
+        held[0].continue_()  # the rate's answer arrives now, after the cap's message
+        expect(page.get_by_test_id("action").first).to_contain_text("admit_per_second: 10 → 9")
+        assert _settings(live_server, eid)["admit_per_second"] == 9
+        expect(page.locator("#message")).to_contain_text("max_active")
+    finally:
+        context.close()
